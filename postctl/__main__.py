@@ -1,0 +1,3 @@
+from postctl.cli import cli
+
+cli(prog_name="postctl")

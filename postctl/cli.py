@@ -1,0 +1,214 @@
+"""The postctl command line: thin Click wrappers over the library functions."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from postctl import __version__, config, db, output
+from postctl.errors import NotFoundError, PostctlError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# The exit-code contract for scripts (README, "Exit codes").
+EXIT_OK = 0
+EXIT_ERROR = 1  # operational: database unreachable or refused, bad fixture data
+EXIT_USAGE = 2  # bad command line (Click's own)
+EXIT_NOT_FOUND = 3
+EXIT_REFUSED = 4  # a destructive command was not confirmed
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Failure(click.ClickException):
+    """An operational error: a one-line message on stderr, exit 1."""
+
+    exit_code = EXIT_ERROR
+
+
+class NotFound(Failure):
+    """What was asked for does not exist: exit 3."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class Refused(Failure):
+    """A destructive command was not confirmed: exit 4, nothing changed."""
+
+    exit_code = EXIT_REFUSED
+
+
+class App:
+    """What every command shares: the configured URL and one lazily made engine."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+
+    @property
+    def masked_url(self) -> str:
+        return db.mask_url(self.url)
+
+    def engine(self, must_exist: bool = True) -> Engine:
+        if self._engine is None:
+            self._engine = db.make_engine(self.url, must_exist=must_exist)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def hide_secrets(self, message: str) -> str:
+        """Mask the password wherever a message may still carry it."""
+        password = db.url_password(self.url)
+        return message.replace(password, "***") if password else message
+
+
+class PostctlGroup(click.Group):
+    """Turn library errors into one-line messages and exit codes, never tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NotFoundError as err:
+            _fail(ctx, str(err), NotFound)
+        except PostctlError as err:
+            _fail(ctx, str(err), Failure)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as err:
+            if os.environ.get("POSTCTL_DEBUG"):
+                raise
+            _fail(
+                ctx,
+                f"unexpected {type(err).__name__}: {err} (set POSTCTL_DEBUG=1 for a traceback)",
+                Failure,
+            )
+
+
+def _fail(ctx: click.Context, message: str, kind: type[Failure]) -> NoReturn:
+    app = ctx.find_object(App)
+    raise kind(app.hide_secrets(message) if app else message)
+
+
+def format_options(default_style: str) -> Callable[[F], F]:
+    """Add the shared --format and --style options, choices from output.py."""
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--style",
+            type=click.Choice(output.TABLE_STYLES),
+            default=default_style,
+            show_default=True,
+            help="Table style, for --format table.",
+        )(func)
+        return click.option(
+            "-f",
+            "--format",
+            "fmt",
+            type=click.Choice(output.FORMATS),
+            default="table",
+            show_default=True,
+            help="Output format: a table for people, JSON or fixture CSV for programs.",
+        )(func)
+
+    return decorate
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(cls=PostctlGroup, context_settings=CONTEXT_SETTINGS, epilog=config.URL_ORDER_HELP)
+@click.option(
+    "--database-url",
+    metavar="URL",
+    envvar="POSTCTL_DATABASE_URL",
+    show_envvar=True,
+    help="SQLAlchemy database URL, e.g. mysql+mysqldb://user:pass@host/db or sqlite:///posts.db.",
+)
+@click.version_option(__version__, "-V", "--version", prog_name="postctl")
+@click.pass_context
+def cli(ctx: click.Context, database_url: str | None) -> None:
+    """Administer the post database: reset it, load CSV fixtures, show posts.
+
+    Example: postctl reset-db --yes && postctl load-fixtures && postctl show-post 1
+    """
+    ctx.obj = App(database_url or config.database_url())
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def confirm_destructive(question: str, refusal: str) -> None:
+    """Ask on a terminal; without one, refuse: scripts must say --yes."""
+    if not _stdin_is_tty():
+        raise Refused(f"{refusal}: no terminal to confirm on; pass --yes")
+    if not click.confirm(question, default=False, err=True):
+        raise Refused(f"{refusal}: not confirmed")
+
+
+@cli.command("reset-db")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@pass_app
+def reset_db_command(app: App, yes: bool) -> None:
+    """Drop and recreate the schema, deleting every post; ids start again at 1.
+
+    Example: postctl reset-db --yes
+    """
+    if not yes:
+        confirm_destructive(
+            f"Drop and recreate all tables in {app.masked_url}? Every post will be lost.",
+            f"refusing to reset {app.masked_url}, nothing changed",
+        )
+    tables = db.reset_db(app.engine(must_exist=False))
+    click.echo(f"Reset {app.masked_url}: dropped and created table {', '.join(tables)}.")
+
+
+@cli.command("load-fixtures")
+@click.argument("paths", nargs=-1, metavar="[PATH]...", type=click.Path(path_type=Path))
+@pass_app
+def load_fixtures_command(app: App, paths: tuple[Path, ...]) -> None:
+    """Load CSV fixtures, all or nothing, in one transaction.
+
+    PATH is a CSV file or a directory of them (default: fixtures/). A file loads
+    the table it is named after: posts.csv loads post. The header names the
+    columns: id,content,author_email,created_time (id and created_time may be
+    left out). Every value is validated first; any problem loads nothing.
+
+    Example: postctl load-fixtures fixtures/posts.csv
+    """
+    from postctl import fixtures  # the CSV machinery only where it is used
+
+    files = fixtures.find_files(paths or [Path("fixtures")])
+    with db.transaction(app.engine()) as conn:
+        results = fixtures.load(conn, files)
+    for result in results:
+        click.echo(f"Loaded {result.rows} rows into {result.table} from {result.path}.", err=True)
+
+
+@cli.command("show-post")
+@click.argument("post_id", metavar="ID", type=click.IntRange(min=1))
+@format_options(default_style="plain")
+@pass_app
+def show_post_command(app: App, post_id: int, fmt: str, style: str) -> None:
+    """Show the post with this ID, one field per line.
+
+    Exits with 3 when there is no such post.
+
+    Example: postctl show-post 1 --format json
+    """
+    with db.transaction(app.engine()) as conn:
+        post = db.get_post(conn, post_id)
+    click.echo(output.render_post(post, fmt, style))
+
+
+main = cli

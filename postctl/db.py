@@ -1,0 +1,252 @@
+"""The SQLAlchemy layer: engine, schema, queries and reset.
+
+The CLI and the web app use SQLAlchemy Core here rather than the ORM: importing
+and configuring the ORM costs more start-up time than a whole `show-post` may
+take, and a Core select is what a request needs. A typed ORM model over the same
+table lives in `postctl.models` for scripts that want one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    make_url,
+    select,
+    text,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+
+from postctl.errors import DatabaseError, NotFoundError
+
+CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answers
+LOCK_WAIT_TIMEOUT = 5  # seconds reset-db waits for another connection's table lock
+MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
+EMAIL_MAX = 100
+ID_MAX = 2**31 - 1  # MySQL signed INT, the id column's type
+
+metadata = MetaData()
+
+post = Table(
+    "post",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("content", Text, nullable=False),
+    Column("author_email", String(EMAIL_MAX), nullable=False),
+    Column("created_time", DateTime, nullable=False, server_default=func.now()),
+    mysql_engine="InnoDB",
+    mysql_charset="utf8mb4",
+    mysql_collate="utf8mb4_unicode_ci",
+)
+
+# MySQL error numbers worth a specific hint.
+_MYSQL_HINTS = {
+    1044: "check that the user may use this database",
+    1045: "check the user name and password",
+    1049: "create the database first (CREATE DATABASE ... CHARACTER SET utf8mb4)",
+    1146: "run `postctl reset-db` first to create the schema",
+    2002: "check that the server is running and the host and port are right",
+    2003: "check that the server is running and the host and port are right",
+    2005: "check the host name",
+    2006: "the server went away; check that it is running",
+    2013: "the server did not answer in time; check that it is running and reachable",
+}
+
+
+def mask_url(url: str | URL) -> str:
+    """Return the URL as text with its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "<unparseable database URL>"
+
+
+def url_password(url: str) -> str | None:
+    """Return the URL's password, if it has one and parses."""
+    try:
+        password = make_url(url).password
+    except sa_exc.ArgumentError:
+        return None
+    return str(password) if password else None
+
+
+def is_mysql(url: str | URL) -> bool:
+    """Tell whether the URL names a MySQL or MariaDB database."""
+    return make_url(url).get_backend_name() in ("mysql", "mariadb")
+
+
+def make_engine(url: str, *, must_exist: bool = True) -> Engine:
+    """Create the process's engine with the settings each backend needs."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError as err:
+        raise DatabaseError(f"invalid database URL: {err}") from None
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {}
+    if backend in ("mysql", "mariadb"):
+        kwargs.update(
+            pool_pre_ping=True,
+            pool_recycle=3600,
+            connect_args={
+                "charset": "utf8mb4",
+                "connect_timeout": CONNECT_TIMEOUT,
+                "init_command": f"SET SESSION sql_mode='{MYSQL_SQL_MODE}'",
+            },
+        )
+    elif backend == "sqlite":
+        _check_sqlite_file(parsed, must_exist)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except (ImportError, sa_exc.ArgumentError) as err:
+        raise DatabaseError(f"cannot use {mask_url(parsed)}: {err}") from None
+    if backend == "sqlite":
+        _own_sqlite_transactions(engine)
+    return engine
+
+
+def _own_sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy, not the sqlite3 module, begin transactions.
+
+    The sqlite3 module starts a transaction only before DML, so a SAVEPOINT
+    issued first would start (and its release commit) the whole transaction.
+    This is the recipe from SQLAlchemy's SQLite dialect documentation.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _check_sqlite_file(url: URL, must_exist: bool) -> None:
+    """Refuse to let a read silently create an empty SQLite file."""
+    path = url.database
+    on_disk = bool(path) and path != ":memory:" and not str(path).startswith("file:")
+    if must_exist and on_disk and not os.path.exists(str(path)):
+        raise DatabaseError(
+            f"{mask_url(url)}: database file {path} does not exist; "
+            "run `postctl reset-db` first to create it"
+        )
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """Open a connection in a transaction, committed on success, rolled back on error.
+
+    Database errors leave as `DatabaseError` with a one-line message that names
+    the masked URL and what to do.
+    """
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except sa_exc.DBAPIError as err:
+        raise DatabaseError(describe_error(engine, err)) from None
+
+
+def describe_error(engine: Engine, err: sa_exc.DBAPIError) -> str:
+    """Turn a driver error into one actionable line naming the masked URL."""
+    orig = err.orig
+    args: tuple[Any, ...] = getattr(orig, "args", ())
+    code = _mysql_code(err)
+    reason = str(args[1]) if code is not None and len(args) > 1 else str(orig)
+    reason = reason.strip().splitlines()[0] if reason.strip() else type(orig).__name__
+    hint = _MYSQL_HINTS.get(code) if code is not None else _sqlite_hint(reason)
+    message = f"{mask_url(engine.url)}: {reason}"
+    return f"{message}; {hint}" if hint else message
+
+
+def _sqlite_hint(reason: str) -> str | None:
+    if reason.startswith("no such table"):
+        return "run `postctl reset-db` first to create the schema"
+    if "unable to open database file" in reason:
+        return "check that the directory exists and is writable"
+    if "database is locked" in reason:
+        return "another process is writing to it; try again when it is done"
+    return None
+
+
+def get_post(conn: Connection, post_id: int) -> Row[Any]:
+    """Return the post with this id, or raise NotFoundError."""
+    if not 1 <= post_id <= ID_MAX:
+        raise NotFoundError(f"post {post_id} not found")
+    row = conn.execute(select(post).where(post.c.id == post_id)).first()
+    if row is None:
+        raise NotFoundError(f"post {post_id} not found")
+    return row
+
+
+def count_rows(conn: Connection) -> int:
+    """Return how many posts there are."""
+    return int(conn.execute(select(func.count()).select_from(post)).scalar_one())
+
+
+def reset_db(engine: Engine) -> list[str]:
+    """Drop and recreate every table; return the names of the tables created."""
+    try:
+        with engine.connect() as conn:
+            if is_mysql(engine.url):
+                # DROP TABLE waits for other sessions' metadata locks, by default
+                # for a day; fail in seconds and name the blocker instead.
+                conn.execute(text(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_TIMEOUT}"))
+            try:
+                metadata.drop_all(conn)
+                metadata.create_all(conn)
+                conn.commit()
+            except sa_exc.OperationalError as err:
+                if is_mysql(engine.url) and _mysql_code(err) == 1205:
+                    raise DatabaseError(_lock_message(conn, engine)) from None
+                raise
+    except sa_exc.DBAPIError as err:
+        raise DatabaseError(describe_error(engine, err)) from None
+    return list(metadata.tables)
+
+
+def _mysql_code(err: sa_exc.DBAPIError) -> int | None:
+    """Return the MySQL error number a driver error carries first, if any."""
+    args: tuple[Any, ...] = getattr(err.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _lock_message(conn: Connection, engine: Engine) -> str:
+    """Describe which other connections may hold the lock reset-db waited for."""
+    conn.rollback()
+    rows = conn.execute(
+        text(
+            "SELECT id, user, host, command, time FROM information_schema.processlist "
+            "WHERE id <> CONNECTION_ID() AND db = DATABASE() ORDER BY time DESC"
+        )
+    ).all()
+    who = ", ".join(
+        f"connection {r.id} ({r.user}@{r.host}, {r.command} for {r.time}s)" for r in rows
+    )
+    return (
+        f"{mask_url(engine.url)}: gave up after {LOCK_WAIT_TIMEOUT}s waiting for a lock on "
+        f"the tables; another session holds them open (an unfinished transaction?): "
+        f"{who or 'unknown'}. Finish or kill it and try again"
+    )
+
+
+def now() -> datetime:
+    """Return the current time to the second, as DATETIME columns store it."""
+    return datetime.now().replace(microsecond=0)

@@ -1,0 +1,90 @@
+"""Render posts for people (tabulate) and programs (JSON, CSV).
+
+The JSON here is the one serializer: `postctl show-post --format json` and the
+HTTP API both call `post_json`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+FORMATS = ("table", "json", "csv")
+# A subset of tabulate's formats that read well in a terminal and in docs.
+TABLE_STYLES = (
+    "plain",
+    "simple",
+    "github",
+    "grid",
+    "rounded_grid",
+    "psql",
+    "pipe",
+    "rst",
+    "orgtbl",
+)
+FIELDS = ("id", "content", "author_email", "created_time")
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def format_datetime(value: datetime) -> str:
+    """Render a datetime as fixtures and tables show it."""
+    return value.strftime(DATETIME_FORMAT)
+
+
+def post_dict(post: Any) -> dict[str, Any]:
+    """Return a post's fields as JSON-ready values, created_time in ISO 8601."""
+    return {
+        "id": post.id,
+        "content": post.content,
+        "author_email": post.author_email,
+        "created_time": post.created_time.isoformat(),
+    }
+
+
+def post_json(post: Any) -> str:
+    """Serialize one post as a JSON object, UTF-8 text unescaped."""
+    return json.dumps(post_dict(post), ensure_ascii=False)
+
+
+def posts_json(posts: Sequence[Any]) -> str:
+    """Serialize posts as a JSON array of the same objects as post_json."""
+    return json.dumps([post_dict(p) for p in posts], ensure_ascii=False)
+
+
+def render_post(post: Any, fmt: str = "table", style: str = "plain") -> str:
+    """Render one post: a field per row for a table, else JSON or fixture CSV."""
+    if fmt == "json":
+        return post_json(post)
+    if fmt == "csv":
+        return _csv([post])
+    from tabulate import tabulate  # only the table format pays for it
+
+    rows = [(name, _cell(getattr(post, name))) for name in FIELDS]
+    return tabulate(rows, tablefmt=style, disable_numparse=True)
+
+
+def render_posts(posts: Sequence[Any], fmt: str = "table", style: str = "simple") -> str:
+    """Render many posts: a row per post for a table, a JSON array, or fixture CSV."""
+    if fmt == "json":
+        return posts_json(posts)
+    if fmt == "csv":
+        return _csv(posts)
+    from tabulate import tabulate
+
+    rows = [[_cell(getattr(p, name)) for name in FIELDS] for p in posts]
+    return tabulate(rows, headers=FIELDS, tablefmt=style, disable_numparse=True)
+
+
+def _cell(value: Any) -> str:
+    return format_datetime(value) if isinstance(value, datetime) else str(value)
+
+
+def _csv(posts: Sequence[Any]) -> str:
+    from postctl.fixtures import write_rows
+
+    out = io.StringIO()
+    write_rows(posts, out)
+    return out.getvalue().rstrip("\n")

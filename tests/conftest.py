@@ -1,0 +1,100 @@
+"""Shared fixtures: a fresh database per test, on SQLite or on the MariaDB server given."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from postctl import db
+from postctl.cli import cli
+
+TEST_URL_VAR = "POSTCTL_TEST_DATABASE_URL"
+REPO = Path(__file__).resolve().parent.parent
+ORIGINAL_ROWS = [
+    (1, "Hello", "me@me.com", "2018-10-03 12:30:00"),
+    (2, "Second", "me@fb.com", "2018-10-04 15:20:00"),
+]
+# Variables that would otherwise choose another database for the command under test.
+CONFIG_VARS = ("DATABASE_URL", "MYSQL_HOST", "MYSQL_USER", "MYSQL_PASS", "MYSQL_DB", "MYSQL_PORT")
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str | None:
+    """The MariaDB/MySQL test database from POSTCTL_TEST_DATABASE_URL, created if missing."""
+    url = os.environ.get(TEST_URL_VAR)
+    if not url:
+        return None
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if "test" not in name:
+        pytest.exit(f"{TEST_URL_VAR} names database {name!r}; refusing to use one without 'test'")
+    server = create_engine(parsed.set(database=""))
+    with server.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
+    server.dispose()
+    return url
+
+
+@pytest.fixture
+def mysql_url(server_url: str | None) -> str:
+    """The MariaDB test URL; tests that need the real server skip without one."""
+    if not server_url:
+        pytest.skip(f"needs MariaDB/MySQL: set {TEST_URL_VAR} to a server URL")
+    return server_url
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, server_url: str | None) -> str:
+    """The database under test: the MariaDB test database, else a new SQLite file."""
+    return server_url or f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a freshly reset database."""
+    eng = db.make_engine(db_url, must_exist=False)
+    db.reset_db(eng)
+    yield eng
+    eng.dispose()
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run(db_url: str) -> Run:
+    """Invoke postctl through CliRunner against the database under test."""
+
+    def invoke(*args: str, input: str | None = None, url: str | None = None) -> Result:
+        env: dict[str, str | None] = dict.fromkeys(CONFIG_VARS)
+        env["POSTCTL_DATABASE_URL"] = url or db_url
+        return CliRunner().invoke(cli, list(args), input=input, env=env, prog_name="postctl")
+
+    return invoke
+
+
+@pytest.fixture
+def loaded(engine: Engine, run: Run) -> Engine:
+    """The database with the shipped fixtures loaded."""
+    result = run("load-fixtures", str(REPO / "fixtures"))
+    assert result.exit_code == 0, result.output
+    return engine
+
+
+def write_csv(directory: Path, content: str | bytes, name: str = "posts.csv") -> Path:
+    """Write a fixture file byte for byte and return its path."""
+    path = directory / name
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    path.write_bytes(data)
+    return path
+
+
+def table_rows(engine: Engine) -> list[tuple[object, ...]]:
+    """Every post as a tuple, ordered by id."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(db.post.select().order_by(db.post.c.id))]

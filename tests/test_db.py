@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, insert, text
+
+from postctl import db
+from postctl.errors import DatabaseError, NotFoundError
+from tests.conftest import table_rows
+
+
+def test_mask_url_hides_password() -> None:
+    masked = db.mask_url("mysql+mysqldb://app:s3cret@db:3306/posts")
+    assert masked == "mysql+mysqldb://app:***@db:3306/posts"
+
+
+def test_mask_url_of_garbage_reveals_nothing() -> None:
+    assert db.mask_url("not a url with s3cret") == "<unparseable database URL>"
+
+
+def test_reset_db_creates_empty_post_table(engine: Engine) -> None:
+    with db.transaction(engine) as conn:
+        assert db.count_rows(conn) == 0
+
+
+def test_reset_db_restarts_ids_at_one(engine: Engine) -> None:
+    row = {"content": "x", "author_email": "a@b.c"}
+    with db.transaction(engine) as conn:
+        conn.execute(insert(db.post), [row, row, row])
+    assert db.reset_db(engine) == ["post"]
+    with db.transaction(engine) as conn:
+        conn.execute(insert(db.post), [row])
+        assert [r.id for r in conn.execute(db.post.select())] == [1]
+
+
+def test_created_time_defaults_to_now(engine: Engine) -> None:
+    with db.transaction(engine) as conn:
+        conn.execute(insert(db.post), [{"content": "x", "author_email": "a@b.c"}])
+        created = db.get_post(conn, 1).created_time
+    assert created.year >= 2024
+
+
+def test_get_post_missing_raises_not_found(engine: Engine) -> None:
+    with db.transaction(engine) as conn, pytest.raises(NotFoundError, match="post 7 not found"):
+        db.get_post(conn, 7)
+
+
+@pytest.mark.parametrize("post_id", [0, -1, 2**31, 10**20])
+def test_get_post_outside_id_range_is_not_found(engine: Engine, post_id: int) -> None:
+    with db.transaction(engine) as conn, pytest.raises(NotFoundError):
+        db.get_post(conn, post_id)
+
+
+def test_missing_schema_says_run_reset_db(db_url: str) -> None:
+    eng = db.make_engine(db_url, must_exist=False)
+    with eng.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS post"))
+    with (
+        pytest.raises(DatabaseError, match="run `postctl reset-db` first"),
+        db.transaction(eng) as conn,
+    ):
+        db.get_post(conn, 1)
+    eng.dispose()
+
+
+def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "absent.db"
+    with pytest.raises(DatabaseError, match="does not exist; run `postctl reset-db` first"):
+        db.make_engine(f"sqlite:///{path}")
+    assert not path.exists()
+
+
+def test_unreachable_server_fails_fast_with_masked_url() -> None:
+    pytest.importorskip("MySQLdb")
+    eng = db.make_engine("mysql+mysqldb://app:s3cret@127.0.0.1:9/posts")
+    start = time.monotonic()
+    with pytest.raises(DatabaseError) as err, db.transaction(eng):
+        pass
+    assert time.monotonic() - start < db.CONNECT_TIMEOUT + 2
+    message = str(err.value)
+    assert message.startswith("mysql+mysqldb://app:***@127.0.0.1:9/posts: ")
+    assert "s3cret" not in message and "\n" not in message
+
+
+def test_silent_server_times_out() -> None:
+    """A server that accepts the connection but never answers must not hang postctl."""
+    pytest.importorskip("MySQLdb")
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    eng = db.make_engine(f"mysql+mysqldb://app@127.0.0.1:{port}/posts")
+    start = time.monotonic()
+    try:
+        with pytest.raises(DatabaseError, match="did not answer in time"), db.transaction(eng):
+            pass
+    finally:
+        listener.close()
+    assert time.monotonic() - start < db.CONNECT_TIMEOUT + 3
+
+
+def test_invalid_url_is_a_database_error() -> None:
+    with pytest.raises(DatabaseError, match="invalid database URL"):
+        db.make_engine("nonsense")
+
+
+# MariaDB/MySQL behaviour: these need the real server.
+
+
+def test_mysql_table_and_connection_use_utf8mb4(mysql_url: str, engine: Engine) -> None:
+    with engine.connect() as conn:
+        charset = conn.execute(
+            text(
+                "SELECT character_set_name FROM information_schema.columns "
+                "WHERE table_schema = DATABASE() AND table_name = 'post' "
+                "AND column_name = 'content'"
+            )
+        ).scalar_one()
+        client = conn.execute(text("SELECT @@character_set_client")).scalar_one()
+    assert (charset, client) == ("utf8mb4", "utf8mb4")
+
+
+def test_mysql_strict_mode_rejects_overlong_values(mysql_url: str, engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert "STRICT_ALL_TABLES" in conn.execute(text("SELECT @@SESSION.sql_mode")).scalar_one()
+    with pytest.raises(DatabaseError, match="Data too long"), db.transaction(engine) as conn:
+        conn.execute(insert(db.post), [{"content": "x", "author_email": "a" * 101}])
+    assert table_rows(engine) == []
+
+
+def test_mysql_connection_survives_being_killed(mysql_url: str, engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn_id = conn.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+    killer = create_engine(mysql_url)
+    with killer.connect() as other:
+        other.execute(text(f"KILL {int(conn_id)}"))
+    killer.dispose()
+    with db.transaction(engine) as conn:  # pre-ping replaces the dead pooled connection
+        assert db.count_rows(conn) == 0
+        assert conn.execute(text("SELECT CONNECTION_ID()")).scalar_one() != conn_id
+
+
+def test_mysql_reset_db_does_not_hang_on_a_locked_table(mysql_url: str, engine: Engine) -> None:
+    blocker = create_engine(mysql_url)
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_lock() -> None:
+        with blocker.connect() as conn:
+            conn.execute(text("SELECT * FROM post"))  # opens a transaction: a metadata lock
+            holding.set()
+            release.wait(30)
+            conn.rollback()
+
+    thread = threading.Thread(target=hold_lock)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        start = time.monotonic()
+        with pytest.raises(DatabaseError) as err:
+            db.reset_db(engine)
+        elapsed = time.monotonic() - start
+    finally:
+        release.set()
+        thread.join()
+        blocker.dispose()
+    assert elapsed < db.LOCK_WAIT_TIMEOUT + 5
+    message = str(err.value)
+    assert "waiting for a lock" in message and "connection " in message, message
+    db.reset_db(engine)  # works again once the other session is gone

@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from postctl import db, fixtures
+from postctl.errors import FixtureError
+from tests.conftest import REPO, write_csv
+
+HEADER = "id,content,author_email,created_time\n"
+
+
+def load(engine: Engine, *paths: Path) -> list[fixtures.LoadResult]:
+    with db.transaction(engine) as conn:
+        return fixtures.load(conn, fixtures.find_files(paths))
+
+
+def rows(engine: Engine) -> list[tuple[object, ...]]:
+    from tests.conftest import table_rows
+
+    return table_rows(engine)
+
+
+def assert_rejected(engine: Engine, path: Path, *expected: str) -> None:
+    """Loading fails with exactly these problems and leaves the table as it was."""
+    before = rows(engine)
+    with pytest.raises(FixtureError) as err:
+        load(engine, path)
+    assert err.value.problems == ["cannot load fixtures, nothing was loaded:"] + [
+        f"  {line}" for line in expected
+    ]
+    assert rows(engine) == before
+
+
+def test_shipped_fixtures_load_with_every_value_intact(engine: Engine) -> None:
+    results = load(engine, REPO / "fixtures")
+    assert [(r.table, r.rows) for r in results] == [("post", 5)]
+    loaded = rows(engine)
+    assert loaded[:2] == [
+        (1, "Hello", "me@me.com", datetime(2018, 10, 3, 12, 30)),
+        (2, "Second", "me@fb.com", datetime(2018, 10, 4, 15, 20)),
+    ]
+    assert loaded[2][1] == 'Commas, "quotes" and a\nline break, all in one post'
+    assert loaded[3][1] == "안녕하세요! 첫 번째 한국어 게시물입니다."
+    assert loaded[4][1] == "Launch day 🚀 — with an emoji"
+
+
+def test_bom_crlf_and_t_separator_are_accepted(engine: Engine, tmp_path: Path) -> None:
+    data = '\ufeffid,content,author_email,created_time\r\n7,"a\r\nb",x@y.z,2018-10-03T12:30:00\r\n'
+    load(engine, write_csv(tmp_path, data))
+    assert rows(engine) == [(7, "a\r\nb", "x@y.z", datetime(2018, 10, 3, 12, 30))]
+
+
+def test_id_and_created_time_may_be_left_out(engine: Engine, tmp_path: Path) -> None:
+    load(engine, write_csv(tmp_path, "content,author_email\nfirst,a@b.c\nsecond,a@b.c\n"))
+    loaded = rows(engine)
+    assert [(r[0], r[1]) for r in loaded] == [(1, "first"), (2, "second")]
+    assert all(isinstance(r[3], datetime) for r in loaded)
+
+
+def test_email_of_100_characters_loads_and_101_does_not(engine: Engine, tmp_path: Path) -> None:
+    ok = "a" * 88 + "@example.com"
+    assert len(ok) == 100
+    load(engine, write_csv(tmp_path, f"content,author_email\nok,{ok}\n"))
+    bad = "a" * 89 + "@example.com"
+    path = write_csv(tmp_path, f"content,author_email\nfits,x@y.z\ntoo long,{bad}\n", "post.csv")
+    assert_rejected(
+        engine,
+        path,
+        f"{path}:3: column author_email: longer than 100 characters (101) (value '{'a' * 39}…')",
+    )
+
+
+def test_korean_and_emoji_count_as_characters_not_bytes(engine: Engine, tmp_path: Path) -> None:
+    email = "가" * 90 + "@example.kr"  # 101 characters, far more bytes
+    path = write_csv(tmp_path, f"content,author_email\n🚀,{email[1:]}\n")
+    load(engine, path)
+    assert rows(engine)[0][1:3] == ("🚀", email[1:])
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "value", "reason"),
+    [
+        ("x,Hi,a@b.c,2018-10-03 12:30:00", "id", "x", "not a positive integer"),
+        ("1.5,Hi,a@b.c,2018-10-03 12:30:00", "id", "1.5", "not a positive integer"),
+        ("0,Hi,a@b.c,2018-10-03 12:30:00", "id", "0", "out of range (1 to 2147483647)"),
+        ("1,,a@b.c,2018-10-03 12:30:00", "content", "", "must not be empty"),
+        (
+            "1,Hi,nobody,2018-10-03 12:30:00",
+            "author_email",
+            "nobody",
+            "not an email address of the form local@domain",
+        ),
+        (
+            "1,Hi,a@b.c,03/10/2018",
+            "created_time",
+            "03/10/2018",
+            "not a datetime like 2018-10-03 12:30:00 or 2018-10-03T12:30:00",
+        ),
+        (
+            "1,Hi,a@b.c,2018-02-30 12:00:00",
+            "created_time",
+            "2018-02-30 12:00:00",
+            "not a valid datetime (day is out of range for month)",
+        ),
+        (
+            "1,Hi,a@b.c,2018-10-03 12:30:00+02:00",
+            "created_time",
+            "2018-10-03 12:30:00+02:00",
+            "not a datetime like 2018-10-03 12:30:00 or 2018-10-03T12:30:00",
+        ),
+    ],
+)
+def test_bad_value_names_file_line_column_and_loads_nothing(
+    engine: Engine, tmp_path: Path, line: str, column: str, value: str, reason: str
+) -> None:
+    path = write_csv(tmp_path, HEADER + "9,fine,a@b.c,2018-10-03 12:30:00\n" + line + "\n")
+    assert_rejected(engine, path, f"{path}:3: column {column}: {reason} (value {value!r})")
+
+
+def test_reports_every_problem_up_to_the_limit(engine: Engine, tmp_path: Path) -> None:
+    bad = "".join(f"{i},,a@b.c,\n" for i in range(1, 31))
+    path = write_csv(tmp_path, HEADER + bad)
+    with pytest.raises(FixtureError) as err:
+        load(engine, path)
+    problems = err.value.problems
+    assert len(problems) == 1 + fixtures.MAX_PROBLEMS + 1
+    assert problems[1] == f"  {path}:2: column content: must not be empty (value '')"
+    assert problems[-1] == f"  stopped after {fixtures.MAX_PROBLEMS} problems"
+
+
+def test_line_numbers_count_lines_inside_quoted_fields(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, HEADER + '1,"two\nlines",a@b.c,\n2,ok,bad,\n')
+    assert_rejected(
+        engine,
+        path,
+        f"{path}:4: column author_email: not an email address of the form local@domain "
+        "(value 'bad')",
+    )
+
+
+def test_duplicate_id_in_file_loads_nothing(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, HEADER + "1,a,a@b.c,\n2,b,a@b.c,\n1,c,a@b.c,\n")
+    assert_rejected(
+        engine, path, f"{path}:4: column id: duplicate id (also on an earlier line) (value '1')"
+    )
+
+
+def test_id_already_in_table_loads_nothing(engine: Engine, tmp_path: Path) -> None:
+    load(engine, write_csv(tmp_path, HEADER + "5,a,a@b.c,\n"))
+    path = write_csv(tmp_path, HEADER + "6,b,a@b.c,\n5,c,a@b.c,\n", "post.csv")
+    assert_rejected(
+        engine,
+        path,
+        f"{path}:3: column id: duplicate id (already in the table or on an earlier line) "
+        "(value '5')",
+    )
+
+
+def test_duplicate_across_batches_is_found(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fixtures, "BATCH_SIZE", 2)
+    path = write_csv(tmp_path, HEADER + "1,a,a@b.c,\n2,b,a@b.c,\n3,c,a@b.c,\n1,d,a@b.c,\n")
+    with pytest.raises(FixtureError, match=r":5: column id: duplicate id"):
+        load(engine, path)
+    assert rows(engine) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "id,content,author_email,created_time,likes",
+            "unknown column 'likes'; columns are id, content, author_email, created_time",
+        ),
+        ("id,content,created_time", "missing required column 'author_email'"),
+        ("id,content,content,author_email", "column 'content' appears more than once"),
+    ],
+)
+def test_bad_header_is_named(engine: Engine, tmp_path: Path, header: str, message: str) -> None:
+    path = write_csv(tmp_path, header + "\n")
+    with pytest.raises(FixtureError) as err:
+        load(engine, path)
+    assert err.value.problems == [f"{path}:1: {message}"]
+
+
+def test_empty_file_is_an_error(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "")
+    with pytest.raises(FixtureError) as err:
+        load(engine, path)
+    assert err.value.problems == [f"{path}: file is empty; expected a header line"]
+
+
+def test_header_only_loads_zero_rows(engine: Engine, tmp_path: Path) -> None:
+    assert [r.rows for r in load(engine, write_csv(tmp_path, HEADER))] == [0]
+
+
+def test_file_that_is_not_utf8_is_an_error(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, (HEADER + "1,ok,a@b.c,\n2,caf\xe9,a@b.c,\n").encode("latin-1"))
+    with pytest.raises(FixtureError) as err:
+        load(engine, path)
+    assert err.value.problems[1].startswith(f"  {path}:3: not valid UTF-8")
+    assert rows(engine) == []
+
+
+def test_wrong_number_of_fields(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, HEADER + "1,a,a@b.c\n")
+    assert_rejected(engine, path, f"{path}:2: expected 4 fields, found 3")
+
+
+def test_second_file_bad_leaves_first_unloaded(engine: Engine, tmp_path: Path) -> None:
+    good = write_csv(tmp_path, HEADER + "1,a,a@b.c,\n", "posts.csv")
+    other = tmp_path / "more"
+    other.mkdir()
+    bad = write_csv(other, HEADER + "2,b,not-an-email,\n", "posts.csv")
+    with pytest.raises(FixtureError), db.transaction(engine) as conn:
+        fixtures.load(conn, fixtures.find_files([good, bad]))
+    assert rows(engine) == []
+
+
+def test_find_files_expands_directory_and_names_tables(tmp_path: Path) -> None:
+    write_csv(tmp_path, HEADER, "posts.csv")
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert fixtures.find_files([tmp_path]) == [(tmp_path / "posts.csv", "post")]
+
+
+def test_find_files_reports_unknown_table_and_missing_path(tmp_path: Path) -> None:
+    stray = write_csv(tmp_path, HEADER, "comments.csv")
+    with pytest.raises(FixtureError) as err:
+        fixtures.find_files([stray, tmp_path / "nope.csv"])
+    assert err.value.problems == [
+        f"{stray}: no table for this file name; expected posts.csv",
+        f"{tmp_path / 'nope.csv'}: no such file or directory",
+    ]
+
+
+def test_overlong_content_is_rejected_before_the_database(engine: Engine, tmp_path: Path) -> None:
+    big = "가" * 21846  # 65,538 bytes in UTF-8
+    path = write_csv(tmp_path, f"content,author_email\n{big},a@b.c\n")
+    with pytest.raises(FixtureError, match=r":2: column content: longer than 65535 bytes"):
+        load(engine, path)
+    assert rows(engine) == []
