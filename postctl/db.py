@@ -9,6 +9,7 @@ table lives in `postctl.models` for scripts that want one.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -77,6 +78,14 @@ def mask_url(url: str | URL) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except sa_exc.ArgumentError:
         return "<unparseable database URL>"
+
+
+def check_url(url: str) -> None:
+    """Raise DatabaseError unless the URL parses; connect to nothing."""
+    try:
+        make_url(url)
+    except sa_exc.ArgumentError as err:
+        raise DatabaseError(f"invalid database URL: {err}") from None
 
 
 def url_password(url: str) -> str | None:
@@ -150,6 +159,47 @@ def _check_sqlite_file(url: URL, must_exist: bool) -> None:
         )
 
 
+class ProcessEngine:
+    """One engine per process, made on first use.
+
+    A pool's connections must never be shared across fork(): under uWSGI the
+    engine is made in each worker when it serves its first request, and a
+    process that finds an engine inherited from its parent makes its own.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    @property
+    def created(self) -> bool:
+        """Tell whether this process has made its engine yet."""
+        return self._engine is not None and self._pid == os.getpid()
+
+    def get(self) -> Engine:
+        """Return this process's engine, making it on first use."""
+        engine = self._engine
+        if engine is not None and self._pid == os.getpid():
+            return engine
+        with self._lock:  # threads of one worker must not make two engines
+            if self._engine is not None and self._pid != os.getpid():
+                # Inherited from the parent: forget its connections without closing them.
+                self._engine.dispose(close=False)
+                self._engine = None
+            if self._engine is None:
+                self._engine = make_engine(self.url)
+                self._pid = os.getpid()
+            return self._engine
+
+    def dispose(self) -> None:
+        """Close this process's pooled connections."""
+        if self.created and self._engine is not None:
+            self._engine.dispose()
+        self._engine = None
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
     """Open a connection in a transaction, committed on success, rolled back on error.
@@ -194,6 +244,22 @@ def get_post(conn: Connection, post_id: int) -> Row[Any]:
     if row is None:
         raise NotFoundError(f"post {post_id} not found")
     return row
+
+
+def list_posts(conn: Connection, limit: int, offset: int) -> list[Row[Any]]:
+    """Return up to `limit` posts after skipping `offset`, newest first."""
+    query = (
+        select(post)
+        .order_by(post.c.created_time.desc(), post.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(conn.execute(query).all())
+
+
+def ping(conn: Connection) -> None:
+    """Check that the database answers and holds the post table."""
+    conn.execute(select(post.c.id).limit(1)).all()
 
 
 def count_rows(conn: Connection) -> int:

@@ -44,14 +44,19 @@ def post_dict(post: Any) -> dict[str, Any]:
     }
 
 
+def to_json(value: Any) -> str:
+    """Serialize JSON-ready values, non-ASCII text as UTF-8 rather than \\u escapes."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def post_json(post: Any) -> str:
     """Serialize one post as a JSON object, UTF-8 text unescaped."""
-    return json.dumps(post_dict(post), ensure_ascii=False)
+    return to_json(post_dict(post))
 
 
 def posts_json(posts: Sequence[Any]) -> str:
     """Serialize posts as a JSON array of the same objects as post_json."""
-    return json.dumps([post_dict(p) for p in posts], ensure_ascii=False)
+    return to_json([post_dict(p) for p in posts])
 
 
 def render_post(post: Any, fmt: str = "table", style: str = "plain") -> str:

@@ -1,0 +1,145 @@
+"""The Flask app factory: posts as JSON over the same SQLAlchemy layer as the CLI."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import BadRequest, HTTPException
+
+from postctl import __version__, config, db, openapi, output
+from postctl.errors import DatabaseError, NotFoundError
+
+ENGINE_KEY = "postctl.engine"
+UNAVAILABLE = "database unavailable"
+_DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() also takes " 1", "+1", "1_0"
+
+api = Blueprint("api", __name__)
+
+
+class BadParameter(BadRequest):
+    """A query parameter is out of its documented range."""
+
+
+def create_app(database_url: str | None = None) -> Flask:
+    """Create the app; connect to nothing until a request needs the database.
+
+    The URL follows the CLI's configuration rules when not given. The engine is
+    made per process on first use (see db.ProcessEngine), so the app can be
+    created before uWSGI forks its workers without sharing connections.
+    """
+    url = database_url or config.database_url()
+    db.check_url(url)
+    app = Flask(__name__, static_folder=None)  # JSON only: no /static route
+    # OPTIONS would answer an empty text/html 200; every method but GET/HEAD gets the JSON 405.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.extensions[ENGINE_KEY] = db.ProcessEngine(url)
+    app.register_blueprint(api)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(NotFoundError, _not_found)
+    app.register_error_handler(DatabaseError, _unavailable)
+    app.register_error_handler(Exception, _internal_error)
+    return app
+
+
+def engine_of(app: Flask) -> db.ProcessEngine:
+    """Return the app's per-process engine holder."""
+    holder: db.ProcessEngine = app.extensions[ENGINE_KEY]
+    return holder
+
+
+def json_response(value: Any, status: int = 200, headers: Any = None) -> Response:
+    """Answer with JSON text, ending in a newline as `postctl ... --format json` prints it."""
+    text = value if isinstance(value, str) else output.to_json(value)
+    return Response(text + "\n", status=status, headers=headers, mimetype="application/json")
+
+
+def error_response(status: int, message: str, headers: Any = None) -> Response:
+    """Answer with the one error body shape."""
+    return json_response({"error": {"status": status, "message": message}}, status, headers)
+
+
+@api.get("/")
+def index() -> Response:
+    return json_response({"service": "postctl", "version": __version__})
+
+
+@api.get("/healthz")
+def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@api.get("/readyz")
+def readyz() -> Response:
+    with db.transaction(engine_of(current_app).get()) as conn:
+        db.ping(conn)
+    return json_response({"status": "ready"})
+
+
+@api.get("/post/<int:post_id>")
+def show_post(post_id: int) -> Response:
+    with db.transaction(engine_of(current_app).get()) as conn:
+        post = db.get_post(conn, post_id)
+    return json_response(output.post_json(post))
+
+
+@api.get("/posts")
+def list_posts() -> Response:
+    page = _int_arg("page", 1, openapi.MAX_PAGE)
+    per_page = _int_arg("per_page", openapi.DEFAULT_PER_PAGE, openapi.MAX_PER_PAGE)
+    with db.transaction(engine_of(current_app).get()) as conn:
+        total = db.count_rows(conn)
+        posts = db.list_posts(conn, per_page, (page - 1) * per_page) if total else []
+    body = {
+        "posts": [output.post_dict(p) for p in posts],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
+    return json_response(body)
+
+
+@api.get("/openapi.json")
+def openapi_document() -> Response:
+    return json_response(openapi.document())
+
+
+def _int_arg(name: str, default: int, maximum: int) -> int:
+    """Read an integer query parameter from 1 to maximum, or raise BadParameter."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= maximum:
+        raise BadParameter(f"{name} must be an integer from 1 to {maximum}")
+    return int(raw)
+
+
+def _http_error(err: HTTPException) -> Response:
+    status = err.code or 500
+    if isinstance(err, BadParameter):
+        message = str(err.description)
+    elif status == 404:
+        message = f"no such resource: {request.path}"
+    elif status == 405:
+        message = f"method {request.method} not allowed for {request.path}"
+    else:
+        message = err.name.lower()
+    # Keep what the status needs (Allow on a 405), not werkzeug's HTML content type.
+    headers = [(k, v) for k, v in err.get_headers() if k.lower() != "content-type"]
+    return error_response(status, message, headers)
+
+
+def _not_found(err: NotFoundError) -> Response:
+    return error_response(404, str(err))
+
+
+def _unavailable(err: DatabaseError) -> Response:
+    # The message names the masked URL and the driver's reason: for the log, not the client.
+    current_app.logger.error("%s %s: %s", request.method, request.path, err)
+    return error_response(503, UNAVAILABLE)
+
+
+def _internal_error(err: Exception) -> Response:
+    current_app.logger.exception("%s %s failed", request.method, request.path)
+    return error_response(500, "internal server error")
