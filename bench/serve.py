@@ -46,7 +46,8 @@ import os
 from flask import Flask, abort, jsonify
 from sqlalchemy import create_engine, text
 
-engine = create_engine(os.environ["BENCH_DATABASE_URL"])  # per worker: uWSGI --lazy-apps
+# Made in the master before the fork, but it connects only in the workers.
+engine = create_engine(os.environ["BENCH_DATABASE_URL"])
 app = Flask(__name__)
 QUERY = text("SELECT id, content, author_email, created_time FROM post WHERE id = :id")
 

@@ -28,6 +28,7 @@ DEFAULT_THREADS = 2
 DEFAULT_HTTP_MODE = "http11-socket"
 HARAKIRI_SECONDS = 30
 MAX_REQUESTS = 10_000
+MERCY_SECONDS = 5
 INSTALL_HINT = "install it with: pip install 'postctl[serve]'"
 
 
@@ -64,10 +65,15 @@ def uwsgi_command(uwsgi: str, options: ServeOptions) -> list[str]:
         "--master",
         # An app that fails to import stops uWSGI instead of serving every request a 500.
         "--need-app",
-        # Import the app in each worker after the fork: each has its own engine and pool.
-        "--lazy-apps",
+        # No --lazy-apps: the master imports the app once (create_app connects to
+        # nothing) and each worker makes its own engine on first use
+        # (db.ProcessEngine). With --lazy-apps a SIGTERM that reaches a worker still
+        # importing the app kills the import, and uWSGI exits 22 or waits 60 s.
         # SIGTERM (Docker's stop signal) shuts down; uWSGI 2.0 would otherwise reload.
         "--die-on-term",
+        # Kill workers that have not stopped within this many seconds of a shutdown,
+        # well inside Docker's 10 s between SIGTERM and SIGKILL.
+        "--worker-reload-mercy", str(MERCY_SECONDS),
         "--processes", str(options.processes),
         "--threads", str(options.threads),
         # Python threads started by the app (none today) get the GIL even with --threads 1.

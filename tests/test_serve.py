@@ -1,0 +1,236 @@
+"""`postctl serve`: the uWSGI command line, its failures, and the real server over HTTP."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from postctl import serve
+from tests.conftest import CONFIG_VARS, REPO, Run
+
+UWSGI = serve.find_uwsgi()
+PRODUCTION = [
+    "--module", "postctl.wsgi:app",
+    "--master",
+    "--need-app",
+    "--die-on-term",
+    "--worker-reload-mercy", "5",
+]  # fmt: skip
+TAIL = [
+    "--enable-threads",
+    "--single-interpreter",
+    "--harakiri", "30",
+    "--max-requests", "10000",
+    "--vacuum",
+    "--disable-logging", "--log-4xx", "--log-5xx",
+]  # fmt: skip
+
+
+def test_uwsgi_command_has_the_production_settings() -> None:
+    argv = serve.uwsgi_command("/venv/bin/uwsgi", serve.ServeOptions())
+    assert argv == [
+        "/venv/bin/uwsgi", "--strict", "--http11-socket", "127.0.0.1:8080",
+        *PRODUCTION, "--processes", "2", "--threads", "2", *TAIL,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mode", "flags"),
+    [
+        ("http-socket", ["--http-socket"]),
+        ("http", ["--http"]),
+        ("http-keepalive", ["--http-keepalive", "--http"]),
+    ],
+)
+def test_uwsgi_command_http_modes(mode: str, flags: list[str]) -> None:
+    options = serve.ServeOptions(host="::1", port=9000, http_mode=mode)
+    argv = serve.uwsgi_command("uwsgi", options)
+    assert argv[: 3 + len(flags)] == ["uwsgi", "--strict", *flags, "[::1]:9000"]
+
+
+def test_uwsgi_command_rejects_an_unknown_mode() -> None:
+    with pytest.raises(ValueError, match="unknown HTTP mode 'spdy'"):
+        serve.uwsgi_command("uwsgi", serve.ServeOptions(http_mode="spdy"))
+
+
+def test_print_command_shows_the_uwsgi_line(run: Run) -> None:
+    result = run(
+        "serve", "--host", "0.0.0.0", "--port", "9090", "--processes", "4", "--threads", "1",
+        "--print-command",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = [
+        UWSGI, "--strict", "--http11-socket", "0.0.0.0:9090",
+        *PRODUCTION, "--processes", "4", "--threads", "1", *TAIL,
+    ]  # fmt: skip
+    assert result.stdout == shlex.join(expected) + "\n"
+    assert result.stderr == ""
+
+
+def test_print_command_never_shows_the_password(run: Run) -> None:
+    result = run("serve", "--print-command", url="mysql+mysqldb://app:Very$ecret@db/posts")
+    assert result.exit_code == 0, result.output
+    assert "ecret" not in result.output
+    assert "mysql" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "0"], "Invalid value for '--port'"),
+        (["--port", "65536"], "Invalid value for '--port'"),
+        (["--processes", "0"], "Invalid value for '--processes'"),
+        (["--threads", "x"], "Invalid value for '--threads'"),
+    ],
+)
+def test_serve_bad_options_are_usage_errors(run: Run, args: list[str], message: str) -> None:
+    result = run("serve", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_environment_carries_the_resolved_url() -> None:
+    env = serve.environment({"PATH": "/bin", "POSTCTL_DATABASE_URL": "old"}, "sqlite:///x.db")
+    assert env == {"PATH": "/bin", "POSTCTL_DATABASE_URL": "sqlite:///x.db"}
+
+
+def test_find_uwsgi_prefers_the_one_beside_python(tmp_path: Path) -> None:
+    beside = tmp_path / "uwsgi"
+    beside.write_text("#!/bin/sh\n")
+    beside.chmod(0o755)
+    assert serve.find_uwsgi(str(tmp_path / "python"), path="") == str(beside)
+
+
+def test_missing_uwsgi_is_a_clear_error(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = run("serve")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: uWSGI not found beside {tmp_path / 'python'} or on PATH; "
+        "install it with: pip install 'postctl[serve]'\n"
+    )
+
+
+def test_an_app_that_cannot_load_stops_serve_before_uwsgi(tmp_path: Path) -> None:
+    """Flask missing from the install: a one-line error, exit 1, no server."""
+    code = (
+        "import sys; sys.modules['flask'] = None; from postctl.cli import main; "
+        "main(['--database-url', 'sqlite:///x.db', 'serve', '--port', '1'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert (
+        done.stderr
+        == "Error: cannot load the web app: import of flask halted; None in sys.modules\n"
+    )
+
+
+def test_a_bad_url_stops_serve_before_uwsgi(run: Run) -> None:
+    result = run("serve", url="not a url")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: invalid database URL")
+
+
+def test_uwsgi_exits_when_the_app_does_not_load(tmp_path: Path) -> None:
+    """--need-app: a worker that cannot import the app stops uWSGI instead of serving 500s."""
+    options = serve.ServeOptions(port=free_port(), module="postctl.no_such_module:app")
+    done = subprocess.run(
+        serve.uwsgi_command(UWSGI, options), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert "no app loaded" in done.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return int(resp.status), bytes(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+@pytest.fixture
+def server(
+    db_url: str, loaded: Engine, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The real `postctl serve` on a free loopback port, in its own process group."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    env["POSTCTL_DATABASE_URL"] = db_url
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "postctl", "serve", "--port", str(port)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if get(f"{base}/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "server did not come up"
+            time.sleep(0.2)
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_real_server_serves_and_stops_cleanly_on_sigterm(
+    server: tuple[subprocess.Popen[bytes], str], run: Run
+) -> None:
+    proc, base = server
+    cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+    assert any(arg.endswith(b"uwsgi") for arg in cmdline[:2]), cmdline  # exec'd, not a child
+    shown = run("show-post", "1", "--format", "json")
+    assert get(f"{base}/post/1") == (200, shown.stdout_bytes)
+    assert get(f"{base}/post/99") == (
+        404,
+        b'{"error": {"status": 404, "message": "post 99 not found"}}\n',
+    )
+    assert get(f"{base}/readyz") == (200, b'{"status": "ready"}\n')
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    deadline = time.monotonic() + 5
+    while group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not group_alive(proc.pid), "uWSGI left processes behind"
