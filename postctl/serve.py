@@ -20,12 +20,14 @@ HTTP_MODES = {
     "http": ["--http"],
     "http-keepalive": ["--http-keepalive", "--http"],
 }
-# Chosen by measurement (docs/deployment.md, bench/serve.py): on 2 cores,
-# HTTP/1.1 keep-alive in the workers (--http11-socket), 2 processes x 2
-# threads served the most requests/s at the lowest p99.
+# Chosen by measurement (bench/serve.py --compare-modes, docs/deployment.md):
+# on 2 cores, HTTP in the workers (--http-socket), 2 processes x 2 threads,
+# served the most requests/s at the steadiest p99. --http11-socket pins each
+# kept-alive client to a worker thread and starves the others; the --http
+# router is one more process competing for the same cores.
 DEFAULT_PROCESSES = 2
 DEFAULT_THREADS = 2
-DEFAULT_HTTP_MODE = "http11-socket"
+DEFAULT_HTTP_MODE = "http-socket"
 HARAKIRI_SECONDS = 30
 MAX_REQUESTS = 10_000
 MERCY_SECONDS = 5

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from postctl import __version__, config, db, openapi, output
 from postctl.errors import DatabaseError, NotFoundError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 ENGINE_KEY = "postctl.engine"
 UNAVAILABLE = "database unavailable"
@@ -72,15 +75,13 @@ def healthz() -> Response:
 
 @api.get("/readyz")
 def readyz() -> Response:
-    with db.transaction(engine_of(current_app).get()) as conn:
-        db.ping(conn)
+    db.read(engine_of(current_app).get(), db.ping)
     return json_response({"status": "ready"})
 
 
 @api.get("/post/<int:post_id>")
 def show_post(post_id: int) -> Response:
-    with db.transaction(engine_of(current_app).get()) as conn:
-        post = db.get_post(conn, post_id)
+    post = db.read(engine_of(current_app).get(), lambda conn: db.get_post(conn, post_id))
     return json_response(output.post_json(post))
 
 
@@ -88,9 +89,7 @@ def show_post(post_id: int) -> Response:
 def list_posts() -> Response:
     page = _int_arg("page", 1, openapi.MAX_PAGE)
     per_page = _int_arg("per_page", openapi.DEFAULT_PER_PAGE, openapi.MAX_PER_PAGE)
-    with db.transaction(engine_of(current_app).get()) as conn:
-        total = db.count_rows(conn)
-        posts = db.list_posts(conn, per_page, (page - 1) * per_page) if total else []
+    total, posts = db.read(engine_of(current_app).get(), lambda conn: _page(conn, page, per_page))
     body = {
         "posts": [output.post_dict(p) for p in posts],
         "page": page,
@@ -103,6 +102,11 @@ def list_posts() -> Response:
 @api.get("/openapi.json")
 def openapi_document() -> Response:
     return json_response(openapi.document())
+
+
+def _page(conn: Connection, page: int, per_page: int) -> tuple[int, list[Any]]:
+    total = db.count_rows(conn)
+    return total, db.list_posts(conn, per_page, (page - 1) * per_page) if total else []
 
 
 def _int_arg(name: str, default: int, maximum: int) -> int:

@@ -41,7 +41,7 @@ TAIL = [
 def test_uwsgi_command_has_the_production_settings() -> None:
     argv = serve.uwsgi_command("/venv/bin/uwsgi", serve.ServeOptions())
     assert argv == [
-        "/venv/bin/uwsgi", "--strict", "--http11-socket", "127.0.0.1:8080",
+        "/venv/bin/uwsgi", "--strict", "--http-socket", "127.0.0.1:8080",
         *PRODUCTION, "--processes", "2", "--threads", "2", *TAIL,
     ]  # fmt: skip
 
@@ -49,7 +49,7 @@ def test_uwsgi_command_has_the_production_settings() -> None:
 @pytest.mark.parametrize(
     ("mode", "flags"),
     [
-        ("http-socket", ["--http-socket"]),
+        ("http11-socket", ["--http11-socket"]),
         ("http", ["--http"]),
         ("http-keepalive", ["--http-keepalive", "--http"]),
     ],
@@ -72,7 +72,7 @@ def test_print_command_shows_the_uwsgi_line(run: Run) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     expected = [
-        UWSGI, "--strict", "--http11-socket", "0.0.0.0:9090",
+        UWSGI, "--strict", "--http-socket", "0.0.0.0:9090",
         *PRODUCTION, "--processes", "4", "--threads", "1", *TAIL,
     ]  # fmt: skip
     assert result.stdout == shlex.join(expected) + "\n"

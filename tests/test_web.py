@@ -289,3 +289,19 @@ def test_engine_is_per_process_across_fork(app: Flask, loaded: Engine) -> None:
     assert holder.get() is parent
     with db.transaction(parent) as conn:
         assert db.count_rows(conn) == 5
+
+
+def test_mysql_dropped_connection_is_retried_not_an_error(
+    app: Flask, mysql_url: str, loaded: Engine
+) -> None:
+    """The web engine has no pre-ping: a read on a connection the server killed runs again."""
+    client = app.test_client()
+    assert client.get("/post/1").status_code == 200
+    web_engine = engine_of(app).get()
+    with web_engine.connect() as conn:
+        conn_id = conn.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+    with loaded.connect() as other:
+        other.execute(text(f"KILL {int(conn_id)}"))
+    resp = client.get("/post/1")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert client.get("/readyz").status_code == 200
