@@ -67,15 +67,16 @@ def uwsgi_command(uwsgi: str, options: ServeOptions) -> list[str]:
         "--master",
         # An app that fails to import stops uWSGI instead of serving every request a 500.
         "--need-app",
-        # No --lazy-apps: the master imports the app once (create_app connects to
-        # nothing) and each worker makes its own engine on first use
-        # (db.ProcessEngine). With --lazy-apps a SIGTERM that reaches a worker still
-        # importing the app kills the import, and uWSGI exits 22 or waits 60 s.
+        # (No --lazy-apps: the master imports the app once, create_app connects to
+        # nothing, and each worker makes its own engine on first use, see
+        # db.ProcessEngine. With --lazy-apps a SIGTERM reaching a worker still
+        # importing the app kills the import: uWSGI then exits 22 or waits 60 s.)
         # SIGTERM (Docker's stop signal) shuts down; uWSGI 2.0 would otherwise reload.
         "--die-on-term",
         # Kill workers that have not stopped within this many seconds of a shutdown,
         # well inside Docker's 10 s between SIGTERM and SIGKILL.
         "--worker-reload-mercy", str(MERCY_SECONDS),
+        # Workers x threads: the defaults are measured (see DEFAULT_HTTP_MODE).
         "--processes", str(options.processes),
         "--threads", str(options.threads),
         # Python threads started by the app (none today) get the GIL even with --threads 1.
