@@ -211,6 +211,8 @@ def show_post_command(app: App, post_id: int, fmt: str, style: str) -> None:
     click.echo(output.render_post(post, fmt, style))
 
 
+# The defaults repeat serve.ServeOptions' (a test holds them equal) so that
+# importing the CLI does not load the server module.
 @cli.command("serve")
 @click.option(
     "--host",

@@ -79,6 +79,12 @@ def test_print_command_shows_the_uwsgi_line(run: Run) -> None:
     assert result.stderr == ""
 
 
+def test_serve_defaults_are_the_serve_modules(run: Run) -> None:
+    result = run("serve", "--print-command")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == shlex.join(serve.uwsgi_command(UWSGI, serve.ServeOptions())) + "\n"
+
+
 def test_print_command_never_shows_the_password(run: Run) -> None:
     result = run("serve", "--print-command", url="mysql+mysqldb://app:Very$ecret@db/posts")
     assert result.exit_code == 0, result.output
