@@ -162,7 +162,10 @@ def confirm_destructive(question: str, refusal: str) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @pass_app
 def reset_db_command(app: App, yes: bool) -> None:
-    """Drop and recreate the schema, deleting every post; ids start again at 1.
+    """Drop and recreate the schema (deletes every post).
+
+    Ids start again at 1. Asks for confirmation on a terminal; without one,
+    refuses (exit 4) unless --yes is given.
 
     Example: postctl reset-db --yes
     """
@@ -262,11 +265,13 @@ def list_posts_command(
 @cli.command("check")
 @pass_app
 def check_command(app: App) -> None:
-    """Check the database: reachable, schema as the model, utf8mb4 and strict mode on MySQL.
+    """Check the schema, the connection settings and the row counts.
 
-    Prints what is fine and the row count of each table on stdout, and every
-    problem with what to do about it on stderr; exits 1 when there is any
-    problem. Useful as a readiness probe and in scripts.
+    Connects, compares the tables with the model (columns, types, lengths)
+    and, on MySQL/MariaDB, checks utf8mb4 and strict SQL mode. Prints what
+    is fine and the row count of each table on stdout, and every problem
+    with what to do about it on stderr; exits 1 when there is any problem.
+    Useful as a readiness probe and in scripts.
 
     Example: postctl check && postctl load-fixtures
     """
