@@ -118,7 +118,12 @@ def make_engine(url: str, *, must_exist: bool = True) -> Engine:
         _check_sqlite_file(parsed, must_exist)
     try:
         engine = create_engine(parsed, **kwargs)
-    except (ImportError, sa_exc.ArgumentError) as err:
+    except ImportError as err:
+        hint = "; install it with pip install 'postctl[mysql]'" if backend == "mysql" else ""
+        raise DatabaseError(
+            f"cannot use {mask_url(parsed)}: its driver is not installed ({err}){hint}"
+        ) from None
+    except sa_exc.ArgumentError as err:
         raise DatabaseError(f"cannot use {mask_url(parsed)}: {err}") from None
     if backend == "sqlite":
         _own_sqlite_transactions(engine)
