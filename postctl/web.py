@@ -106,7 +106,7 @@ def openapi_document() -> Response:
 
 def _page(conn: Connection, page: int, per_page: int) -> tuple[int, list[Any]]:
     total = db.count_rows(conn)
-    return total, db.list_posts(conn, per_page, (page - 1) * per_page) if total else []
+    return total, db.list_posts(conn, limit=per_page, offset=(page - 1) * per_page) if total else []
 
 
 def _int_arg(name: str, default: int, maximum: int) -> int:
