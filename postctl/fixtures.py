@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
+import marshal
+import os
 import re
+import struct
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
-from sqlalchemy import Connection, select
-from sqlalchemy import exc as sa_exc
+from sqlalchemy import Connection
 
 from postctl import db
 from postctl.errors import FixtureError
@@ -21,7 +26,8 @@ from postctl.output import format_datetime
 COLUMNS = ("id", "content", "author_email", "created_time")
 REQUIRED = ("content", "author_email")
 MAX_PROBLEMS = 20
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
+MODES = ("insert", "replace", "upsert")
 CONTENT_MAX_BYTES = 65535  # MySQL TEXT; the same limit holds on SQLite
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 _DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
@@ -46,11 +52,27 @@ class Problem:
 
 @dataclass(frozen=True)
 class LoadResult:
-    """How many rows one file put into which table."""
+    """How many rows one file put (or, in a dry run, would put) into which table."""
 
     path: Path
     table: str
     rows: int
+    seconds: float = 0.0
+    method: str = ""
+
+
+# A validated row: id (None: the database assigns one), content, author_email and
+# created_time as canonical text, `YYYY-MM-DD HH:MM:SS`, which every backend accepts.
+Row = tuple[int | None, str, str, str]
+
+
+@dataclass
+class Batch:
+    """Validated rows with the line each starts on, and how far into the file they end."""
+
+    lines: list[int] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    position: int = 0
 
 
 class _InvalidValue(ValueError):
@@ -131,19 +153,23 @@ def parse_email(value: str) -> str:
     return value
 
 
-def parse_datetime(value: str) -> datetime | None:
-    """Convert an ISO 8601 datetime without offset or fractions; empty means now."""
+def parse_datetime(value: str) -> str | None:
+    """Check an ISO 8601 datetime without offset or fractions; empty means now.
+
+    Return it as `YYYY-MM-DD HH:MM:SS` text: building datetime objects for a
+    million rows only to format them again costs more than the load itself.
+    """
     if value == "":
         return None
     if not _DATETIME_RE.fullmatch(value):
         raise _InvalidValue("not a datetime like 2018-10-03 12:30:00 or 2018-10-03T12:30:00")
     try:
-        parsed = datetime.fromisoformat(value)
+        datetime.fromisoformat(value)
     except ValueError as err:
         raise _InvalidValue(f"not a valid datetime ({err})") from None
-    if parsed.year < 1000:
+    if value < "1000":
         raise _InvalidValue("year before 1000")
-    return parsed
+    return f"{value[:10]} {value[11:]}" if len(value) == 19 else f"{value[:10]} {value[11:]}:00"
 
 
 PARSERS = {
@@ -174,29 +200,75 @@ def read_header(path: Path, reader: Iterator[list[str]]) -> list[str]:
     return names
 
 
-def read_rows(
-    path: Path, loaded_at: datetime, problems: list[Problem]
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line, row) for each valid record, appending the invalid ones to problems.
+def read_rows(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[Batch]:
+    """Yield batches of valid rows, appending the invalid ones to problems.
 
-    The file is streamed; `line` is where the record starts, so a quoted
-    field that spans lines is reported where it begins.
+    The file is streamed; a row's line is where its record starts, so a
+    quoted field that spans lines is reported where it begins.
     """
-    with open(path, encoding="utf-8-sig", newline="") as file:
+    with open(path, "rb") as raw, io.TextIOWrapper(raw, "utf-8-sig", newline="") as file:
         reader = csv.reader(file, strict=True)
         try:
             header = read_header(path, reader)
+            convert = _converter(header, loaded_at)
+            batch = Batch()
             line: int = reader.line_num + 1
             for fields in reader:
-                row = _convert(path, line, header, fields, loaded_at, problems)
-                if row is not None:
-                    yield line, row
+                try:
+                    row = convert(fields)
+                except (_InvalidValue, ValueError):
+                    _report_row(path, line, header, fields, problems)
+                else:
+                    batch.lines.append(line)
+                    batch.rows.append(row)
+                    if len(batch.rows) >= BATCH_SIZE:
+                        batch.position = raw.tell()
+                        yield batch
+                        batch = Batch()
                 line = reader.line_num + 1
+            batch.position = raw.tell()
+            yield batch
         except UnicodeDecodeError as err:
             bad_line = _first_undecodable_line(path)
             problems.append(Problem(path, bad_line, None, None, f"not valid UTF-8 ({err.reason})"))
         except csv.Error as err:
             problems.append(Problem(path, reader.line_num, None, None, f"malformed CSV: {err}"))
+
+
+def _converter(header: Sequence[str], loaded_at: str) -> Callable[[list[str]], Row]:
+    """Make the per-row conversion for this header: the hot loop of every load."""
+    where = {name: header.index(name) for name in header}
+    i_id, i_time = where.get("id"), where.get("created_time")
+    i_content, i_email = where["content"], where["author_email"]
+    width = len(header)
+
+    def convert(fields: list[str]) -> Row:
+        if len(fields) != width:
+            raise _InvalidValue("wrong number of fields")
+        return (
+            None if i_id is None else parse_id(fields[i_id]),
+            parse_content(fields[i_content]),
+            parse_email(fields[i_email]),
+            (None if i_time is None else parse_datetime(fields[i_time])) or loaded_at,
+        )
+
+    return convert
+
+
+def _report_row(
+    path: Path, line: int, header: Sequence[str], fields: Sequence[str], problems: list[Problem]
+) -> None:
+    """Append every problem of a row that failed to convert."""
+    if len(fields) != len(header):
+        problems.append(
+            Problem(path, line, None, None, f"expected {len(header)} fields, found {len(fields)}")
+        )
+        return
+    for name, value in zip(header, fields, strict=True):
+        try:
+            PARSERS[name](value)
+        except _InvalidValue as err:
+            problems.append(Problem(path, line, name, value, str(err)))
 
 
 def _first_undecodable_line(path: Path) -> int | None:
@@ -210,65 +282,157 @@ def _first_undecodable_line(path: Path) -> int | None:
     return None
 
 
-def _convert(
-    path: Path,
-    line: int,
-    header: Sequence[str],
-    fields: Sequence[str],
-    loaded_at: datetime,
-    problems: list[Problem],
-) -> dict[str, Any] | None:
-    if len(fields) != len(header):
-        problems.append(
-            Problem(path, line, None, None, f"expected {len(header)} fields, found {len(fields)}")
-        )
-        return None
-    row: dict[str, Any] = {}
-    ok = True
-    for name, value in zip(header, fields, strict=True):
-        try:
-            row[name] = PARSERS[name](value)
-        except _InvalidValue as err:
-            problems.append(Problem(path, line, name, value, str(err)))
-            ok = False
-    if not ok:
-        return None
-    if row.get("created_time") is None:
-        row["created_time"] = loaded_at
-    return row
+def validated(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[Batch]:
+    """Yield the file's valid batches; stop yielding (keep validating) after a problem.
 
-
-def load(conn: Connection, files: Sequence[tuple[Path, str]]) -> list[LoadResult]:
-    """Validate and insert every file's rows in the caller's transaction.
-
-    Every file is read to the end even after a problem, to report up to
-    MAX_PROBLEMS of them; then FixtureError is raised so that the caller's
-    transaction rolls back and nothing is loaded.
+    Where the platform can fork, a child process reads and validates while
+    this one writes: CSV parsing and validation cost about as much as the
+    inserts, and with the GIL only a second process gets a second core.
     """
-    loaded_at = db.now()
+    _check_header(path)
+    if hasattr(os, "fork"):
+        yield from _in_child(path, loaded_at, problems)
+    else:
+        yield from read_rows(path, loaded_at, problems)
+
+
+def _check_header(path: Path) -> None:
+    """Raise FixtureError here for a bad header: it is about the file, not a row."""
+    # A decoding or CSV error is reported with its line when the rows are read.
+    with (
+        open(path, encoding="utf-8-sig", newline="") as file,
+        contextlib.suppress(UnicodeDecodeError, csv.Error),
+    ):
+        read_header(path, csv.reader(file, strict=True))
+
+
+_HEADER = struct.Struct("<Q")
+
+
+def _in_child(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[Batch]:
+    """Run read_rows in a forked child that sends marshalled batches down a pipe."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; coverage does not follow a fork
+        os.close(read_fd)
+        _child(path, loaded_at, write_fd)
+    os.close(write_fd)
+    finished = False
+    try:
+        with open(read_fd, "rb", buffering=1 << 20) as pipe:
+            while (message := _receive(pipe)) is not None:
+                if isinstance(message, tuple):
+                    yield Batch(*message)
+                    continue
+                problems.extend(Problem(Path(p[0]), *p[1:]) for p in message)
+                finished = True
+    finally:
+        if not finished:
+            _stop(pid)
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0 and finished:
+        raise FixtureError([f"{path}: the validating process failed"])
+    if not finished:
+        problems.append(Problem(path, None, None, None, "the validating process stopped early"))
+
+
+def _child(path: Path, loaded_at: str, write_fd: int) -> None:  # pragma: no cover
+    """Validate the file into the pipe, then send the problems; never return."""
+    status = 1
+    problems: list[Problem] = []
+    try:
+        with open(write_fd, "wb", buffering=1 << 20) as pipe:
+            try:
+                for batch in read_rows(path, loaded_at, problems):
+                    if len(problems) >= MAX_PROBLEMS:
+                        break
+                    if not problems:
+                        _send(pipe, (batch.lines, batch.rows, batch.position))
+            except (OSError, FixtureError) as err:
+                problems.append(Problem(path, None, None, None, f"cannot read: {err}"))
+            found = [(str(p.path), p.line, p.column, p.value, p.reason) for p in problems]
+            _send(pipe, found[:MAX_PROBLEMS])
+        status = 0
+    except BaseException:  # interrupted, or the parent went away: it reports, not this
+        pass
+    finally:
+        os._exit(status)
+
+
+def _send(pipe: BinaryIO, message: Any) -> None:
+    data = marshal.dumps(message)
+    pipe.write(_HEADER.pack(len(data)))
+    pipe.write(data)
+
+
+def _receive(pipe: BinaryIO) -> Any:
+    head = pipe.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(head)
+    return marshal.loads(pipe.read(size))
+
+
+def _stop(pid: int) -> None:
+    """End a child that is still validating: its work is no longer wanted."""
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+
+
+Progress = Callable[[Path, int], None]
+
+
+def load(
+    conn: Connection,
+    files: Sequence[tuple[Path, str]],
+    *,
+    mode: str = "insert",
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> list[LoadResult]:
+    """Validate and write every file's rows in the caller's transaction.
+
+    mode is insert (an id already taken is an error), replace (empty each
+    target table first) or upsert (a row whose id exists replaces it). Every
+    file is read to the end even after a problem, to report up to MAX_PROBLEMS
+    of them; then FixtureError is raised so that the caller's transaction rolls
+    back and nothing is loaded. A dry run validates and writes nothing.
+    """
+    from postctl import bulk  # the backend writers only where rows are written
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    loaded_at = db.now().isoformat(sep=" ")
     problems: list[Problem] = []
     results = []
+    emptied: set[str] = set()
     for path, table_name in files:
-        table = db.metadata.tables[table_name]
-        count = 0
-        batch: list[tuple[int, dict[str, Any]]] = []
-        for line, row in read_rows(path, loaded_at, problems):
-            if len(problems) >= MAX_PROBLEMS:
-                break
-            if problems:
-                continue  # keep validating, stop writing
-            batch.append((line, row))
-            if len(batch) >= BATCH_SIZE:
-                count += _insert(conn, table_name, path, batch, problems)
-                batch = []
-        if batch and not problems:
-            count += _insert(conn, table_name, path, batch, problems)
-        results.append(LoadResult(path, table.name, count))
+        if mode == "replace" and table_name not in emptied and not dry_run:
+            bulk.empty(conn, table_name)
+            emptied.add(table_name)
+        started, before = time.perf_counter(), len(problems)
+        batches = _reporting(validated(path, loaded_at, problems), path, progress)
+        if dry_run:
+            count, how = bulk.check(conn, table_name, path, batches, problems, mode == "insert")
+        else:
+            count, how = bulk.write(conn, table_name, path, batches, problems, mode == "upsert")
+        seconds = time.perf_counter() - started
+        results.append(LoadResult(path, table_name, count, seconds, how))
+        problems[before:] = sorted(problems[before:], key=lambda p: p.line or 0)
         if len(problems) >= MAX_PROBLEMS:
             break
     if problems:
         raise FixtureError(_report(problems))
     return results
+
+
+def _reporting(batches: Iterator[Batch], path: Path, progress: Progress | None) -> Iterator[Batch]:
+    for batch in batches:
+        if progress is not None:
+            progress(path, batch.position)
+        yield batch
 
 
 def _report(problems: list[Problem]) -> list[str]:
@@ -279,80 +443,78 @@ def _report(problems: list[Problem]) -> list[str]:
     return lines
 
 
-def _insert(
-    conn: Connection,
-    table_name: str,
-    path: Path,
-    batch: list[tuple[int, dict[str, Any]]],
-    problems: list[Problem],
-) -> int:
-    table = db.metadata.tables[table_name]
-    # A savepoint undoes a batch that fails half-way, so that the rows already
-    # in the table can be told from the batch's own when looking for duplicates.
-    savepoint = conn.begin_nested()
-    try:
-        conn.execute(table.insert(), [row for _, row in batch])
-    except sa_exc.IntegrityError as err:
-        savepoint.rollback()
-        problems.extend(
-            _duplicates(conn, table_name, path, batch) or [_db_problem(path, batch, err)]
-        )
-        return 0
-    except (sa_exc.DataError, sa_exc.OperationalError) as err:
-        savepoint.rollback()
-        problems.append(_db_problem(path, batch, err))
-        return 0
-    savepoint.commit()
-    return len(batch)
-
-
-def _duplicates(
-    conn: Connection, table_name: str, path: Path, batch: list[tuple[int, dict[str, Any]]]
-) -> list[Problem]:
-    """Find the rows of a failed batch whose id is already taken."""
-    table = db.metadata.tables[table_name]
-    ids = [row["id"] for _, row in batch if row.get("id") is not None]
-    existing = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars())
+def duplicates(path: Path, batch: Batch, existing: set[int]) -> list[Problem]:
+    """Name the rows of a batch whose id is taken, by the table (existing) or an earlier row."""
     seen: set[int] = set()
     found = []
-    for line, row in batch:
-        row_id = row.get("id")
+    for line, row in zip(batch.lines, batch.rows, strict=True):
+        row_id = row[0]
+        if row_id is None:
+            continue
         if row_id in seen:
-            found.append(
-                Problem(path, line, "id", str(row_id), "duplicate id (also on an earlier line)")
-            )
+            reason = "duplicate id (also on an earlier line)"
         elif row_id in existing:
-            found.append(
-                Problem(
-                    path,
-                    line,
-                    "id",
-                    str(row_id),
-                    "duplicate id (already in the table or on an earlier line)",
-                )
-            )
-        if row_id is not None:
+            reason = "duplicate id (already in the table or on an earlier line)"
+        else:
             seen.add(row_id)
+            continue
+        found.append(Problem(path, line, "id", str(row_id), reason))
+        seen.add(row_id)
     return found
 
 
-def _db_problem(path: Path, batch: list[tuple[int, dict[str, Any]]], err: Exception) -> Problem:
+def db_problem(path: Path, batch: Batch, err: Exception) -> Problem:
+    """Describe a database error for the lines of the batch it happened in."""
     orig = getattr(err, "orig", err)
     reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
-    first, last = batch[0][0], batch[-1][0]
+    first, last = batch.lines[0], batch.lines[-1]
     return Problem(
         path, first, None, None, f"database rejected rows on lines {first}-{last}: {reason}"
     )
 
 
+def dump(conn: Connection, directory: Path) -> list[LoadResult]:
+    """Write every table to `<table>s.csv` in directory, ordered by id, streaming."""
+    directory.mkdir(parents=True, exist_ok=True)
+    results = []
+    for table_name in db.metadata.tables:
+        started = time.perf_counter()
+        path = directory / f"{table_name}s.csv"
+        partial = path.with_name(f".{path.name}.partial")
+        counter = _Counter()
+        with open(partial, "w", encoding="utf-8", newline="") as out:
+            write_rows(counter.count(db.stream_rows(conn, table_name)), out)
+        os.replace(partial, path)  # never leave half a dump under the real name
+        results.append(LoadResult(path, table_name, counter.rows, time.perf_counter() - started))
+    return results
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def count(self, rows: Iterable[Any]) -> Iterator[Any]:
+        for row in rows:
+            self.rows += 1
+            yield row
+
+
 def write_rows(rows: Iterable[Any], out: IO[str], columns: Sequence[str] = COLUMNS) -> None:
-    """Write rows (objects with the column attributes) as fixture CSV with a header."""
+    """Write rows (objects with the column attributes) as fixture CSV with a header.
+
+    The csv module quotes a field with a line feed but not one with a lone
+    carriage return, which a reader then takes for a line end; such a row is
+    written with every field quoted.
+    """
     writer = csv.writer(out, lineterminator="\n")
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(
-            [
-                format_datetime(v) if isinstance(v, datetime) else v
-                for v in (getattr(row, c) for c in columns)
-            ]
-        )
+        values = [
+            format_datetime(v) if isinstance(v, datetime) else v
+            for v in (getattr(row, c) for c in columns)
+        ]
+        if any(isinstance(v, str) and "\r" in v for v in values):
+            quoted.writerow(values)
+        else:
+            writer.writerow(values)
