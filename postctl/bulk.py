@@ -11,14 +11,11 @@ naming its file and line, never a skipped row.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import tempfile
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, select
 from sqlalchemy import exc as sa_exc
@@ -26,8 +23,10 @@ from sqlalchemy import exc as sa_exc
 from postctl import db
 from postctl.fixtures import (
     MAX_PROBLEMS,
-    Batch,
     Problem,
+    Row,
+    Source,
+    check_header,
     db_problem,
     duplicates,
     read_rows,
@@ -60,37 +59,24 @@ def empty(conn: Connection, table_name: str) -> None:
     conn.execute(db.metadata.tables[table_name].delete())
 
 
-def write(
-    conn: Connection,
-    table_name: str,
-    path: Path,
-    batches: Iterable[Batch],
-    problems: list[Problem],
-    upsert: bool,
-) -> tuple[int, str]:
-    """Write the batches into the table; return the row count and the method used.
+def write(conn: Connection, table_name: str, source: Source, upsert: bool) -> tuple[int, str]:
+    """Write the file's valid rows into the table; return the row count and the method used.
 
-    After the first problem, batches are still consumed (validation goes on
-    to report more problems) but nothing more is written.
+    After the first problem, the file is still validated to its end (to
+    report more problems) but nothing more is written.
     """
-    if db.is_mysql(conn.engine.url) and _local_infile_works(conn):
-        return _load_data(conn, table_name, path, batches, problems, upsert), "load data"
-    return _executemany(conn, table_name, path, batches, problems, upsert), "executemany"
+    if db.is_mysql(conn.engine.url) and hasattr(os, "mkfifo") and _local_infile_works(conn):
+        return _load_data(conn, table_name, source, upsert), "load data"
+    return _executemany(conn, table_name, source, upsert), "executemany"
 
 
-def check(
-    conn: Connection,
-    table_name: str,
-    path: Path,
-    batches: Iterable[Batch],
-    problems: list[Problem],
-    insert: bool,
-) -> tuple[int, str]:
+def check(conn: Connection, table_name: str, source: Source, insert: bool) -> tuple[int, str]:
     """Count the rows a load would write; in insert mode, find ids already taken. Write nothing."""
     table = db.metadata.tables[table_name]
+    path, problems = source.path, source.problems
     seen: set[int] = set()
     count = 0
-    for batch in batches:
+    for batch in source.batches():
         count += len(batch.rows)
         if not insert or len(problems) >= MAX_PROBLEMS:
             continue
@@ -101,15 +87,9 @@ def check(
     return count, "dry run"
 
 
-def _executemany(
-    conn: Connection,
-    table_name: str,
-    path: Path,
-    batches: Iterable[Batch],
-    problems: list[Problem],
-    upsert: bool,
-) -> int:
+def _executemany(conn: Connection, table_name: str, source: Source, upsert: bool) -> int:
     """Insert batch by batch with the driver's executemany, each batch in a savepoint."""
+    path, problems = source.path, source.problems
     sqlite = conn.dialect.name == "sqlite"
     sql = f"INSERT INTO {table_name} ({', '.join(COLUMNS)}) "
     sql += _SQLITE_VALUES if sqlite else _MYSQL_VALUES
@@ -118,7 +98,7 @@ def _executemany(
     dbapi = conn.dialect.loaded_dbapi
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     count = 0
-    for batch in batches:
+    for batch in source.batches():
         if problems or not batch.rows:
             continue  # keep validating, stop writing
         # A savepoint undoes a batch that fails half-way, so that the rows already
@@ -168,45 +148,39 @@ def _statement(table_name: str, upsert: bool) -> str:
     )
 
 
-def _load_data(
-    conn: Connection,
-    table_name: str,
-    path: Path,
-    batches: Iterable[Batch],
-    problems: list[Problem],
-    upsert: bool,
-) -> int:
-    """Stream the rows through a named pipe into LOAD DATA LOCAL INFILE; check what it did."""
+def _load_data(conn: Connection, table_name: str, source: Source, upsert: bool) -> int:
+    """Have a child stream the valid rows through a named pipe into LOAD DATA LOCAL INFILE;
+    then check that the server took every row it was sent."""
+    from postctl.prefetch import Feed
+
+    path, problems = source.path, source.problems
+    check_header(path)
     raw = conn.connection.driver_connection
     savepoint = conn.begin_nested()
     with tempfile.TemporaryDirectory(prefix="postctl-") as tmp:
         fifo = os.path.join(tmp, "rows.tsv")
         os.mkfifo(fifo, 0o600)
-        feeder = _Feeder(fifo, batches, problems)
-        feeder.start()
+        feed = Feed(path, source.loaded_at, fifo, _tsv, problems, source.progress)
         try:
             cursor = raw.cursor()  # type: ignore[union-attr]
             cursor.execute(_statement(table_name, upsert), (fifo,))
             cursor.close()
         except BaseException:
-            feeder.stop()
+            feed.stop()
             savepoint.rollback()
             raise
-        feeder.join()
-    if feeder.error is not None:
-        savepoint.rollback()
-        raise feeder.error
+        sent = feed.finish()
     info = _INFO.search(raw.info() or "")  # type: ignore[union-attr]
     records, _deleted, skipped, warnings = (int(g) for g in info.groups()) if info else (-1,) * 4
     if problems:
         savepoint.rollback()
         return 0
-    if records == feeder.sent and skipped == 0 and warnings == 0:
+    if records == sent and skipped == 0 and warnings == 0:
         savepoint.commit()
         return records
     messages = [str(r[2]) for r in conn.exec_driver_sql("SHOW WARNINGS LIMIT 64")]
     savepoint.rollback()
-    problems.extend(_load_problems(conn, table_name, path, messages, feeder.sent, records))
+    problems.extend(_load_problems(conn, table_name, path, messages, sent, records))
     return 0
 
 
@@ -246,47 +220,12 @@ def _duplicate_lines(path: Path, ids: set[int], existing: set[int]) -> list[Prob
     return found
 
 
-class _Feeder(threading.Thread):
-    """Write validated rows into the named pipe while the server reads the other end.
-
-    The main thread waits inside the driver with the GIL released, so this
-    thread has it to itself.
-    """
-
-    def __init__(self, fifo: str, batches: Iterable[Batch], problems: list[Problem]) -> None:
-        super().__init__(name="postctl-load-data", daemon=True)
-        self.fifo = fifo
-        self.batches = batches
-        self.problems = problems
-        self.sent = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with open(self.fifo, "wb", buffering=1 << 20) as pipe:
-                self._feed(pipe, iter(self.batches))
-        except BrokenPipeError:
-            pass  # the server stopped reading; the main thread has its error
-        except BaseException as err:
-            self.error = err
-
-    def _feed(self, pipe: BinaryIO, batches: Iterator[Batch]) -> None:
-        for batch in batches:
-            if self.problems:
-                continue  # keep validating, stop writing
-            pipe.write("".join(map(_tsv, batch.rows)).encode("utf-8"))
-            self.sent += len(batch.rows)
-
-    def stop(self) -> None:
-        """End the thread after a failed LOAD DATA: open and close the pipe's reading end
-        until it is gone, so that a writer waiting to open it or writing into it gives up."""
-        while self.is_alive():
-            with contextlib.suppress(OSError):
-                os.close(os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK))
-            self.join(0.05)
+def _tsv(rows: list[Row]) -> bytes:
+    """Render rows in LOAD DATA's default format: tab-separated, backslash escapes."""
+    return "".join(map(_tsv_line, rows)).encode("utf-8")
 
 
-def _tsv(row: Any) -> str:
+def _tsv_line(row: Row) -> str:
     row_id, content, email, created = row
     if _SPECIAL.search(content):
         content = content.translate(_ESCAPES)

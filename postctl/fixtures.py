@@ -5,17 +5,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import marshal
 import os
 import re
-import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 from sqlalchemy import Connection
 
@@ -31,6 +29,9 @@ MODES = ("insert", "replace", "upsert")
 CONTENT_MAX_BYTES = 65535  # MySQL TEXT; the same limit holds on SQLite
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 _DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
+# What nearly every datetime looks like; anything else takes the full parser.
+_PLAIN_DATETIME_RE = re.compile(r"[1-9]\d{3}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_CONTENT_SURELY_FITS = CONTENT_MAX_BYTES // 4  # characters; UTF-8 takes at most 4 bytes each
 
 
 @dataclass(frozen=True)
@@ -236,23 +237,45 @@ def read_rows(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[B
 
 
 def _converter(header: Sequence[str], loaded_at: str) -> Callable[[list[str]], Row]:
-    """Make the per-row conversion for this header: the hot loop of every load."""
+    """Make the per-row conversion for this header: the hot loop of every load.
+
+    It raises ValueError for any bad row; the caller then asks the parsers
+    for every problem of that row. Common values take cheap checks here and
+    only unusual ones the full parsers, which accept or reject them.
+    """
     where = {name: header.index(name) for name in header}
     i_id, i_time = where.get("id"), where.get("created_time")
     i_content, i_email = where["content"], where["author_email"]
     width = len(header)
+    email_ok, plain_time, fromiso = EMAIL_RE.fullmatch, _PLAIN_DATETIME_RE.fullmatch, _fromiso
 
     def convert(fields: list[str]) -> Row:
         if len(fields) != width:
             raise _InvalidValue("wrong number of fields")
-        return (
-            None if i_id is None else parse_id(fields[i_id]),
-            parse_content(fields[i_content]),
-            parse_email(fields[i_email]),
-            (None if i_time is None else parse_datetime(fields[i_time])) or loaded_at,
-        )
+        row_id: int | None = None
+        if i_id is not None:
+            text = fields[i_id]
+            if text.isdigit() and text.isascii() and 0 < len(text) < 10 and text[0] != "0":
+                row_id = int(text)
+            else:
+                row_id = parse_id(text)
+        content = fields[i_content]
+        if not 0 < len(content) <= _CONTENT_SURELY_FITS:
+            parse_content(content)
+        email = fields[i_email]
+        if len(email) > db.EMAIL_MAX or not email_ok(email):
+            parse_email(email)
+        when = loaded_at if i_time is None else fields[i_time]
+        if len(when) == 19 and plain_time(when):
+            fromiso(when)  # the calendar: no February 30th
+        else:
+            when = parse_datetime(when) or loaded_at
+        return (row_id, content, email, when)
 
     return convert
+
+
+_fromiso = datetime.fromisoformat
 
 
 def _report_row(
@@ -289,14 +312,16 @@ def validated(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[B
     this one writes: CSV parsing and validation cost about as much as the
     inserts, and with the GIL only a second process gets a second core.
     """
-    _check_header(path)
+    check_header(path)
     if hasattr(os, "fork"):
-        yield from _in_child(path, loaded_at, problems)
+        from postctl import prefetch
+
+        yield from prefetch.batches(path, loaded_at, problems)
     else:
         yield from read_rows(path, loaded_at, problems)
 
 
-def _check_header(path: Path) -> None:
+def check_header(path: Path) -> None:
     """Raise FixtureError here for a bad header: it is about the file, not a row."""
     # A decoding or CSV error is reported with its line when the rows are read.
     with (
@@ -304,81 +329,6 @@ def _check_header(path: Path) -> None:
         contextlib.suppress(UnicodeDecodeError, csv.Error),
     ):
         read_header(path, csv.reader(file, strict=True))
-
-
-_HEADER = struct.Struct("<Q")
-
-
-def _in_child(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[Batch]:
-    """Run read_rows in a forked child that sends marshalled batches down a pipe."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child; coverage does not follow a fork
-        os.close(read_fd)
-        _child(path, loaded_at, write_fd)
-    os.close(write_fd)
-    finished = False
-    try:
-        with open(read_fd, "rb", buffering=1 << 20) as pipe:
-            while (message := _receive(pipe)) is not None:
-                if isinstance(message, tuple):
-                    yield Batch(*message)
-                    continue
-                problems.extend(Problem(Path(p[0]), *p[1:]) for p in message)
-                finished = True
-    finally:
-        if not finished:
-            _stop(pid)
-        _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0 and finished:
-        raise FixtureError([f"{path}: the validating process failed"])
-    if not finished:
-        problems.append(Problem(path, None, None, None, "the validating process stopped early"))
-
-
-def _child(path: Path, loaded_at: str, write_fd: int) -> None:  # pragma: no cover
-    """Validate the file into the pipe, then send the problems; never return."""
-    status = 1
-    problems: list[Problem] = []
-    try:
-        with open(write_fd, "wb", buffering=1 << 20) as pipe:
-            try:
-                for batch in read_rows(path, loaded_at, problems):
-                    if len(problems) >= MAX_PROBLEMS:
-                        break
-                    if not problems:
-                        _send(pipe, (batch.lines, batch.rows, batch.position))
-            except (OSError, FixtureError) as err:
-                problems.append(Problem(path, None, None, None, f"cannot read: {err}"))
-            found = [(str(p.path), p.line, p.column, p.value, p.reason) for p in problems]
-            _send(pipe, found[:MAX_PROBLEMS])
-        status = 0
-    except BaseException:  # interrupted, or the parent went away: it reports, not this
-        pass
-    finally:
-        os._exit(status)
-
-
-def _send(pipe: BinaryIO, message: Any) -> None:
-    data = marshal.dumps(message)
-    pipe.write(_HEADER.pack(len(data)))
-    pipe.write(data)
-
-
-def _receive(pipe: BinaryIO) -> Any:
-    head = pipe.read(_HEADER.size)
-    if len(head) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(head)
-    return marshal.loads(pipe.read(size))
-
-
-def _stop(pid: int) -> None:
-    """End a child that is still validating: its work is no longer wanted."""
-    import signal
-
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
 
 
 Progress = Callable[[Path, int], None]
@@ -413,11 +363,11 @@ def load(
             bulk.empty(conn, table_name)
             emptied.add(table_name)
         started, before = time.perf_counter(), len(problems)
-        batches = _reporting(validated(path, loaded_at, problems), path, progress)
+        source = Source(path, loaded_at, problems, progress)
         if dry_run:
-            count, how = bulk.check(conn, table_name, path, batches, problems, mode == "insert")
+            count, how = bulk.check(conn, table_name, source, mode == "insert")
         else:
-            count, how = bulk.write(conn, table_name, path, batches, problems, mode == "upsert")
+            count, how = bulk.write(conn, table_name, source, mode == "upsert")
         seconds = time.perf_counter() - started
         results.append(LoadResult(path, table_name, count, seconds, how))
         problems[before:] = sorted(problems[before:], key=lambda p: p.line or 0)
@@ -428,11 +378,21 @@ def load(
     return results
 
 
-def _reporting(batches: Iterator[Batch], path: Path, progress: Progress | None) -> Iterator[Batch]:
-    for batch in batches:
-        if progress is not None:
-            progress(path, batch.position)
-        yield batch
+@dataclass
+class Source:
+    """One fixture file to load, and where its problems and progress go."""
+
+    path: Path
+    loaded_at: str
+    problems: list[Problem]
+    progress: Progress | None = None
+
+    def batches(self) -> Iterator[Batch]:
+        """Yield the valid batches; after a problem, validate on but yield nothing."""
+        for batch in validated(self.path, self.loaded_at, self.problems):
+            if self.progress is not None:
+                self.progress(self.path, batch.position)
+            yield batch
 
 
 def _report(problems: list[Problem]) -> list[str]:
