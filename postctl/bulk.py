@@ -35,7 +35,9 @@ from postctl.fixtures import (
 COLUMNS = ("id", "content", "author_email", "created_time")
 # SQLAlchemy stores a SQLite DATETIME with microseconds; rows loaded here must
 # compare equal to rows it wrote, so the suffix is added in SQL, not per row in Python.
-_SQLITE_VALUES = "VALUES (?, ?, ?, ? || '.000000')"
+# Content arrives as UTF-8 bytes (cheaper to pass between processes and to bind
+# than text) and becomes TEXT in SQL.
+_SQLITE_VALUES = "VALUES (?, CAST(? AS TEXT), ?, ? || '.000000')"
 _MYSQL_VALUES = "VALUES (%s, %s, %s, %s)"
 _SQLITE_UPSERT = " ON CONFLICT (id) DO UPDATE SET " + ", ".join(
     f"{c} = excluded.{c}" for c in COLUMNS[1:]
@@ -98,7 +100,7 @@ def _executemany(conn: Connection, table_name: str, source: Source, upsert: bool
     dbapi = conn.dialect.loaded_dbapi
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     count = 0
-    for batch in source.batches():
+    for batch in source.batches(binary_content=sqlite):
         if problems or not batch.rows:
             continue  # keep validating, stop writing
         # A savepoint undoes a batch that fails half-way, so that the rows already
@@ -227,6 +229,7 @@ def _tsv(rows: list[Row]) -> bytes:
 
 def _tsv_line(row: Row) -> str:
     row_id, content, email, created = row
+    assert isinstance(content, str)  # text: the feed does not ask for bytes
     if _SPECIAL.search(content):
         content = content.translate(_ESCAPES)
     if _SPECIAL.search(email):

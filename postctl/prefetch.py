@@ -27,9 +27,11 @@ _HEADER = struct.Struct("<Q")
 _PIPE_SIZE = 1 << 20  # a batch or so in flight, so that neither side waits on the other
 
 
-def batches(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[Batch]:
+def batches(
+    path: Path, loaded_at: str, problems: list[Problem], binary_content: bool = False
+) -> Iterator[Batch]:
     """Yield the file's valid batches, validated by a child; then add its problems."""
-    child = _Child(path, loaded_at, problems)
+    child = _Child(path, loaded_at, problems, binary_content=binary_content)
     try:
         for message in child.messages():
             if isinstance(message, tuple):
@@ -82,6 +84,7 @@ class _Child:
         problems: list[Problem],
         fifo: str | None = None,
         encode: Encode | None = None,
+        binary_content: bool = False,
     ) -> None:
         self.path = path
         self.problems = problems
@@ -96,7 +99,7 @@ class _Child:
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child; coverage does not follow a fork
             os.close(read_fd)
-            _run(path, loaded_at, write_fd, fifo, encode)
+            _run(path, loaded_at, write_fd, fifo, encode, binary_content)
         os.close(write_fd)
         self.pipe = open(read_fd, "rb", buffering=_PIPE_SIZE)  # noqa: SIM115 - closed in close()
 
@@ -128,7 +131,12 @@ class _Child:
 
 
 def _run(
-    path: Path, loaded_at: str, pipe_fd: int, fifo: str | None, encode: Encode | None
+    path: Path,
+    loaded_at: str,
+    pipe_fd: int,
+    fifo: str | None,
+    encode: Encode | None,
+    binary_content: bool,
 ) -> None:  # pragma: no cover - runs in the child
     """Validate the file, send or write its rows, then send the problems; never return."""
     import gc
@@ -142,7 +150,7 @@ def _run(
         with open(pipe_fd, "wb", buffering=_PIPE_SIZE) as pipe:
             out = open(fifo, "wb", buffering=_PIPE_SIZE) if fifo else None  # noqa: SIM115
             try:
-                for batch in read_rows(path, loaded_at, problems):
+                for batch in read_rows(path, loaded_at, problems, binary_content):
                     if len(problems) >= MAX_PROBLEMS:
                         break
                     if problems:
