@@ -9,7 +9,9 @@ contender runs as its own process, into a freshly reset table: postctl's real
 command; the native loader (the sqlite3 shell's `.import`, or the mariadb
 client's `LOAD DATA LOCAL INFILE`), which validates nothing; and the original
 application's approach, one ORM object per row with string values, one commit,
-capped at --orm-rows and extrapolated linearly when N is larger. Memory is
+capped at --orm-rows and extrapolated linearly when N is larger. The native
+loader and postctl run --repeat times, interleaved, and the median counts: this
+machine's speed drifts with its neighbours' load. Memory is
 reported twice: max RSS, the largest single process (GNU time's %M, as the
 kernel counts it), and tree PSS, the peak of the summed proportional set size
 of the process and its children (postctl validates in a forked child), sampled
@@ -59,8 +61,11 @@ def main() -> None:
     env = {**os.environ, "POSTCTL_DATABASE_URL": url}
     print(f"database: {mask(url)}; {args.rows:,} rows from {csv_file}")
 
-    native = timed("native", args.rows, native_command(url, csv_file), env, url)
-    postctl = timed("postctl", args.rows, postctl_command(csv_file), env, url)
+    natives, postctls = [], []
+    for _ in range(args.repeat):  # interleaved, so that a busy moment hits both
+        natives.append(timed("native", args.rows, native_command(url, csv_file), env, url))
+        postctls.append(timed("postctl", args.rows, postctl_command(csv_file), env, url))
+    native, postctl = median(natives), median(postctls)
     orm_rows = min(args.rows, args.orm_rows)
     orm = timed("orm", orm_rows, orm_command(url, fixture(out, orm_rows)), env, url)
     if orm_rows < args.rows:
@@ -87,6 +92,16 @@ def main() -> None:
     print(f"ratio tree PSS {args.rows:,}/{small_rows:,}: {postctl.pss_mb / small.pss_mb:.2f}")
 
 
+def median(runs: list[Run]) -> Run:
+    """Return the run of median time; note the spread when there were several."""
+    ordered = sorted(runs, key=lambda r: r.seconds)
+    middle = ordered[len(ordered) // 2]
+    if len(runs) > 1:
+        times = ", ".join(f"{r.seconds:.2f}" for r in runs)
+        middle.note = f"median of {len(runs)}: {times} s"
+    return middle
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="posts to load (N)")
@@ -95,6 +110,9 @@ def parse_args() -> argparse.Namespace:
         "--orm-rows", type=int, default=100_000, help="cap for the ORM run (extrapolated)"
     )
     parser.add_argument("--out", default=str(HERE / "out"), help="where CSVs and SQLite go")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of native and postctl (median shown)"
+    )
     return parser.parse_args()
 
 

@@ -67,7 +67,8 @@ def write(conn: Connection, table_name: str, source: Source, upsert: bool) -> tu
     After the first problem, the file is still validated to its end (to
     report more problems) but nothing more is written.
     """
-    if db.is_mysql(conn.engine.url) and hasattr(os, "mkfifo") and _local_infile_works(conn):
+    fifo_ok = hasattr(os, "mkfifo") and hasattr(os, "fork")
+    if db.is_mysql(conn.engine.url) and fifo_ok and _local_infile_works(conn, table_name):
         return _load_data(conn, table_name, source, upsert), "load data"
     return _executemany(conn, table_name, source, upsert), "executemany"
 
@@ -113,7 +114,7 @@ def _executemany(conn: Connection, table_name: str, source: Source, upsert: bool
             existing = _existing(conn, table_name, [r[0] for r in batch.rows])
             problems.extend(duplicates(path, batch, existing) or [db_problem(path, batch, err)])
             continue
-        except (dbapi.DataError, dbapi.OperationalError) as err:
+        except dbapi.DatabaseError as err:
             savepoint.rollback()
             problems.append(db_problem(path, batch, err))
             continue
@@ -131,12 +132,12 @@ def _existing(conn: Connection, table_name: str, ids: Iterable[int | None]) -> s
     return set(conn.execute(select(table.c.id).where(table.c.id.in_(wanted))).scalars())
 
 
-def _local_infile_works(conn: Connection) -> bool:
+def _local_infile_works(conn: Connection, table_name: str) -> bool:
     """Try LOAD DATA LOCAL on an empty file: both client and server must allow it."""
     savepoint = conn.begin_nested()
     try:
         # Zero rows: harmless, and the one reliable test of both sides' settings.
-        conn.exec_driver_sql(_statement("post", upsert=False), (os.devnull,))
+        conn.exec_driver_sql(_statement(table_name, upsert=False), (os.devnull,))
     except sa_exc.DBAPIError:
         savepoint.rollback()
         return False
@@ -164,9 +165,7 @@ def _load_data(conn: Connection, table_name: str, source: Source, upsert: bool) 
         os.mkfifo(fifo, 0o600)
         feed = Feed(path, source.loaded_at, fifo, _tsv, problems, source.progress)
         try:
-            cursor = raw.cursor()  # type: ignore[union-attr]
-            cursor.execute(_statement(table_name, upsert), (fifo,))
-            cursor.close()
+            conn.exec_driver_sql(_statement(table_name, upsert), (fifo,))
         except BaseException:
             feed.stop()
             savepoint.rollback()

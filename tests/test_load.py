@@ -288,3 +288,21 @@ def test_bad_row_at_the_end_of_a_long_file_loads_nothing(
         fixtures.load(conn, fixtures.find_files([path]))
     assert table_rows(engine) == []
     eng.dispose()
+
+
+def test_progress_bar_only_when_stderr_is_a_terminal(
+    engine: Engine, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = "".join(f"{i},post {i} {'x' * 200},a@b.c,\n" for i in range(1, 5001))
+    path = write_csv(tmp_path, HEADER + body)
+    assert path.stat().st_size > 1 << 20  # big enough to be worth a bar
+    result = run("load-fixtures", str(path))
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(summary(5000, path), result.stderr), result.stderr
+    monkeypatch.setattr(cli_module, "_stderr_is_tty", lambda: True)
+    result = run("load-fixtures", "--replace", "--yes", str(path))
+    assert result.exit_code == 0, result.output
+    # Click draws the bar itself only on a real terminal; elsewhere, its label.
+    assert re.fullmatch(re.escape(f"{path}\n") + summary(5000, path), result.stderr)
+    result = run("load-fixtures", "--replace", "--yes", "--quiet", str(path))
+    assert (result.exit_code, result.stderr) == (0, "")
