@@ -262,6 +262,14 @@ def test_load_data_path_reports_duplicates_by_line(mysql_url: str, tmp_path: Pat
         f"  {path}:5: column id: duplicate id (also on an earlier line) (value '6')",
     ]
     assert [r[0] for r in table_rows(eng)] == [5]
+    db.reset_db(eng)  # into an empty table LOAD DATA runs without a savepoint
+    with pytest.raises(FixtureError) as err, db.transaction(eng) as conn:
+        fixtures.load(conn, fixtures.find_files([path]))
+    assert err.value.problems == [
+        "cannot load fixtures, nothing was loaded:",
+        f"  {path}:5: column id: duplicate id (also on an earlier line) (value '6')",
+    ]
+    assert table_rows(eng) == []
     eng.dispose()
 
 
