@@ -457,8 +457,12 @@ def dump(conn: Connection, directory: Path) -> list[LoadResult]:
         path = directory / f"{table_name}s.csv"
         partial = path.with_name(f".{path.name}.partial")
         counter = _Counter()
-        with open(partial, "w", encoding="utf-8", newline="") as out:
-            write_rows(counter.count(db.stream_rows(conn, table_name)), out)
+        try:
+            with open(partial, "w", encoding="utf-8", newline="") as out:
+                write_rows(counter.count(db.stream_rows(conn, table_name)), out)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         os.replace(partial, path)  # never leave half a dump under the real name
         results.append(LoadResult(path, table_name, counter.rows, time.perf_counter() - started))
     return results

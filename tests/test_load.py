@@ -314,3 +314,15 @@ def test_progress_bar_only_when_stderr_is_a_terminal(
     assert re.fullmatch(re.escape(f"{path}\n") + summary(5000, path), result.stderr)
     result = run("load-fixtures", "--replace", "--yes", "--quiet", str(path))
     assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_dump_before_reset_says_what_to_do_and_writes_nothing(run: Run, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    db.make_engine(url, must_exist=False).dispose()
+    (tmp_path / "empty.db").touch()
+    result = run("dump-fixtures", str(tmp_path / "out"), url=url)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {url}: no such table: post; run `postctl reset-db` first to create the schema\n"
+    )
+    assert list((tmp_path / "out").iterdir()) == []
