@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -24,6 +25,7 @@ EXIT_NOT_FOUND = 3
 EXIT_REFUSED = 4  # a destructive command was not confirmed
 
 F = TypeVar("F", bound=Callable[..., Any])
+SINCE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -171,7 +173,11 @@ def confirm_destructive(question: str, refusal: str) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No load summary on stderr.")
 @pass_app
 def reset_db_command(app: App, yes: bool, fixture_paths: tuple[Path, ...], quiet: bool) -> None:
-    """Drop and recreate the schema, deleting every post; ids start again at 1.
+    """Drop and recreate the schema (deletes every post).
+
+    Ids start again at 1. Asks for confirmation on a terminal; without one,
+    refuses (exit 4) unless --yes is given. With --fixtures, then loads them
+    (as load-fixtures does) in one command.
 
     Example: postctl reset-db --yes --fixtures fixtures/
     """
@@ -330,6 +336,95 @@ def show_post_command(app: App, post_id: int, fmt: str, style: str) -> None:
     with db.transaction(app.engine()) as conn:
         post = db.get_post(conn, post_id)
     click.echo(output.render_post(post, fmt, style))
+
+
+@cli.command("list-posts")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Show at most this many posts.",
+)
+@click.option(
+    "--offset",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Skip this many posts first (for paging).",
+)
+@click.option("--author", metavar="EMAIL", help="Only posts by this author_email.")
+@click.option(
+    "--since",
+    metavar="DATETIME",
+    type=click.DateTime(SINCE_FORMATS),
+    help="Only posts created at or after this time, e.g. 2018-10-04 or 2018-10-04T12:00:00.",
+)
+@format_options(default_style="simple")
+@pass_app
+def list_posts_command(
+    app: App,
+    limit: int,
+    offset: int,
+    author: str | None,
+    since: datetime | None,
+    fmt: str,
+    style: str,
+) -> None:
+    """List posts, newest first.
+
+    The same --format choices as show-post: a table of rows, a JSON array of
+    the same objects as show-post, or CSV in the fixture format.
+
+    Example: postctl list-posts --author me@me.com --since 2018-10-01 -f json
+    """
+    with db.transaction(app.engine()) as conn:
+        posts = db.list_posts(conn, limit=limit, offset=offset, author=author, since=since)
+    click.echo(output.render_posts(posts, fmt, style))
+
+
+@cli.command("check")
+@pass_app
+def check_command(app: App) -> None:
+    """Check the schema, the connection settings and the row counts.
+
+    Connects, compares the tables with the model (columns, types, lengths)
+    and, on MySQL/MariaDB, checks utf8mb4 and strict SQL mode. Prints what
+    is fine and the row count of each table on stdout, and every problem
+    with what to do about it on stderr; exits 1 when there is any problem.
+    Useful as a readiness probe and in scripts.
+
+    Example: postctl check && postctl load-fixtures
+    """
+    with db.transaction(app.engine()) as conn:
+        report = db.check(conn)
+    click.echo(f"database: {app.masked_url}")
+    for fact in report.facts:
+        click.echo(f"ok: {fact}")
+    for table, count in report.counts.items():
+        click.echo(f"rows: {table} {count}")
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    if report.problems:
+        raise Failure(f"{len(report.problems)} problem(s) found in {app.masked_url}")
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion_command(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    Load it in the current shell, or add the line to your shell's start-up file.
+
+    Example: eval "$(postctl completion bash)"
+    """
+    from click.shell_completion import get_completion_class
+
+    completion_class = get_completion_class(shell)
+    assert completion_class is not None  # every Choice above has one
+    script = completion_class(cli, {}, "postctl", "_POSTCTL_COMPLETE").source()
+    click.echo(script, nl=not script.endswith("\n"))
 
 
 main = cli

@@ -9,8 +9,10 @@ table lives in `postctl.models` for scripts that want one.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +30,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     make_url,
     select,
     text,
@@ -121,7 +124,12 @@ def make_engine(url: str, *, must_exist: bool = True, local_infile: bool = False
         _check_sqlite_file(parsed, must_exist)
     try:
         engine = create_engine(parsed, **kwargs)
-    except (ImportError, sa_exc.ArgumentError) as err:
+    except ImportError as err:
+        hint = "; install it with pip install 'postctl[mysql]'" if backend == "mysql" else ""
+        raise DatabaseError(
+            f"cannot use {mask_url(parsed)}: its driver is not installed ({err}){hint}"
+        ) from None
+    except sa_exc.ArgumentError as err:
         raise DatabaseError(f"cannot use {mask_url(parsed)}: {err}") from None
     if backend == "sqlite":
         _own_sqlite_transactions(engine)
@@ -263,3 +271,102 @@ def _lock_message(conn: Connection, engine: Engine) -> str:
 def now() -> datetime:
     """Return the current time to the second, as DATETIME columns store it."""
     return datetime.now().replace(microsecond=0)
+
+
+def list_posts(
+    conn: Connection,
+    *,
+    limit: int,
+    offset: int = 0,
+    author: str | None = None,
+    since: datetime | None = None,
+) -> list[Row[Any]]:
+    """Return posts newest first, optionally by one author or from a time on."""
+    query = select(post).order_by(post.c.created_time.desc(), post.c.id.desc())
+    if author is not None:
+        query = query.where(post.c.author_email == author)
+    if since is not None:
+        query = query.where(post.c.created_time >= since)
+    return list(conn.execute(query.limit(limit).offset(offset)).all())
+
+
+@dataclass
+class CheckReport:
+    """What `check` found: problems to fix, facts that are fine, and row counts."""
+
+    problems: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def check(conn: Connection) -> CheckReport:
+    """Compare the live schema with the model and, on MySQL, the connection settings."""
+    report = CheckReport()
+    existing = set(inspect(conn).get_table_names())
+    for table in metadata.tables.values():
+        if table.name not in existing:
+            report.problems.append(
+                f"table {table.name} is missing; run `postctl reset-db` to create it"
+            )
+            continue
+        _check_columns(conn, table, report)
+        report.counts[table.name] = int(
+            conn.execute(select(func.count()).select_from(table)).scalar_one()
+        )
+    if conn.dialect.name in ("mysql", "mariadb"):
+        _check_mysql(conn, existing, report)
+    return report
+
+
+def _type_text(conn: Connection, type_: Any) -> str:
+    """Render a column type comparably: MySQL's INT display width means nothing."""
+    rendered = str(type_.compile(dialect=conn.dialect)).split(" ")[0].upper()
+    return re.sub(r"^(INT|INTEGER)(\(\d+\))?$", "INTEGER", rendered)
+
+
+def _check_columns(conn: Connection, table: Table, report: CheckReport) -> None:
+    live = {c["name"]: c for c in inspect(conn).get_columns(table.name)}
+    fix = "run `postctl reset-db` to recreate the table (this deletes its rows)"
+    for column in table.columns:
+        found = live.pop(column.name, None)
+        if found is None:
+            report.problems.append(f"{table.name}.{column.name} is missing; {fix}")
+            continue
+        want, have = _type_text(conn, column.type), _type_text(conn, found["type"])
+        if want != have:
+            report.problems.append(f"{table.name}.{column.name} is {have}, expected {want}; {fix}")
+        # SQLite reports an INTEGER PRIMARY KEY as nullable; no key can be NULL anyway.
+        if not column.primary_key and bool(found["nullable"]) != bool(column.nullable):
+            expected = "NULL" if column.nullable else "NOT NULL"
+            report.problems.append(f"{table.name}.{column.name} should be {expected}; {fix}")
+    for extra in live:
+        report.problems.append(f"{table.name}.{extra} is not in the model; {fix}")
+    if not any(p.startswith(f"{table.name}.") for p in report.problems):
+        report.facts.append(f"table {table.name} matches the model")
+
+
+def _check_mysql(conn: Connection, existing: set[str], report: CheckReport) -> None:
+    sql_mode = str(conn.execute(text("SELECT @@SESSION.sql_mode")).scalar_one())
+    if "STRICT_ALL_TABLES" in sql_mode or "STRICT_TRANS_TABLES" in sql_mode:
+        report.facts.append("strict SQL mode is on")
+    else:
+        report.problems.append(f"strict SQL mode is off ({sql_mode or 'empty'})")
+    charset = str(conn.execute(text("SELECT @@character_set_client")).scalar_one())
+    if charset == "utf8mb4":
+        report.facts.append("the connection uses utf8mb4")
+    else:
+        report.problems.append(f"the connection uses {charset}, not utf8mb4")
+    rows = conn.execute(
+        text(
+            "SELECT table_name, column_name, character_set_name "
+            "FROM information_schema.columns WHERE table_schema = DATABASE() "
+            "AND character_set_name IS NOT NULL"
+        )
+    ).all()
+    for table_name, column_name, column_charset in rows:
+        if table_name in existing and table_name in metadata.tables and column_charset != "utf8mb4":
+            report.problems.append(
+                f"{table_name}.{column_name} uses {column_charset}, not utf8mb4 "
+                f"(Korean and emoji would fail); ALTER TABLE {table_name} CONVERT TO "
+                "CHARACTER SET utf8mb4, or run `postctl reset-db`"
+            )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -191,3 +192,17 @@ def test_cli_does_not_import_the_web_layer() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "[]\n"
+
+
+def test_startup_bench_runs_and_prints_the_ratio() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "startup.py"), "--runs", "1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("minimal Core script    median ")
+    assert lines[1].startswith("postctl show-post 1    median ")
+    assert lines[2].startswith("ratio ") and "1.3x target" in lines[2]

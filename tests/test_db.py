@@ -173,3 +173,13 @@ def test_mysql_reset_db_does_not_hang_on_a_locked_table(mysql_url: str, engine: 
     message = str(err.value)
     assert "waiting for a lock" in message and "connection " in message, message
     db.reset_db(engine)  # works again once the other session is gone
+
+
+def test_missing_driver_is_named() -> None:
+    pytest.importorskip("sqlalchemy.dialects.mssql")
+    with pytest.raises(DatabaseError) as err:
+        db.make_engine("mssql+pymssql://app:s3cret@db/posts")
+    assert str(err.value) == (
+        "cannot use mssql+pymssql://app:***@db/posts: its driver is not installed "
+        "(No module named 'pymssql')"
+    )

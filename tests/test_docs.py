@@ -1,0 +1,86 @@
+"""The docs cannot drift: examples run, the command reference matches --help."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONFIG_VARS, REPO
+
+DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+CONSOLE_BLOCK = re.compile(r"^```console\n(.*?)^```$", re.S | re.M)
+
+
+def examples(path: Path) -> list[tuple[str, str]]:
+    """Return (command, expected output) for every `$ ` line of the file's console blocks."""
+    found = []
+    for block in CONSOLE_BLOCK.findall(path.read_text(encoding="utf-8")):
+        for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, _, expected = chunk.partition("\n")
+            found.append((command, expected))
+    return found
+
+
+def matches(expected: str, actual: str) -> bool:
+    """Compare line by line; `...` in an expected line stands for any text."""
+    want = [line.rstrip() for line in expected.rstrip("\n").splitlines()]
+    have = [line.rstrip() for line in actual.rstrip("\n").splitlines()]
+    if len(want) != len(have):
+        return False
+    patterns = (re.escape(line).replace(re.escape("..."), ".*") for line in want)
+    return all(re.fullmatch(p, line) for p, line in zip(patterns, have, strict=True))
+
+
+def test_matches_understands_ellipsis() -> None:
+    assert matches("Loaded 5 rows...\n", "Loaded 5 rows in 0.1 s\n")
+    assert not matches("Loaded 5 rows...\n", "Loaded 6 rows in 0.1 s\n")
+    assert not matches("a\n", "a\nb\n")
+
+
+@pytest.mark.parametrize("path", [p for p in DOC_FILES if examples(p)], ids=lambda p: p.name)
+def test_shell_examples_print_what_they_show(path: Path, tmp_path: Path) -> None:
+    """Run a page's examples in order, in a fresh directory with the fixtures, on SQLite."""
+    shutil.copytree(REPO / "fixtures", tmp_path / "fixtures")
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    env.pop("POSTCTL_DATABASE_URL", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    for command, expected in examples(path):
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=60,
+        )
+        assert matches(expected, done.stdout), (
+            f"{path.name}: $ {command}\n--- shown\n{expected}--- printed\n{done.stdout}"
+        )
+
+
+def test_command_reference_is_generated_from_help() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_docs_site_builds_strictly(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "site" / "commands" / "index.html").exists()
