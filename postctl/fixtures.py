@@ -24,7 +24,7 @@ from postctl.output import format_datetime
 COLUMNS = ("id", "content", "author_email", "created_time")
 REQUIRED = ("content", "author_email")
 MAX_PROBLEMS = 20
-BATCH_SIZE = 5000
+BATCH_SIZE = 2000  # rows; about half a megabyte, so that a batch fits the pipe whole
 MODES = ("insert", "replace", "upsert")
 CONTENT_MAX_BYTES = 65535  # MySQL TEXT; the same limit holds on SQLite
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
