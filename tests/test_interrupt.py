@@ -74,6 +74,7 @@ def test_killed_load_leaves_the_table_unchanged(
     before = table_rows(loaded)
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
     env["POSTCTL_DATABASE_URL"] = db_url
+    env["TMPDIR"] = str(tmp_path)  # a killed load cannot remove its named pipe's directory
     process = subprocess.Popen(
         [sys.executable, "-m", "postctl", "load-fixtures", str(path)],
         env=env,
