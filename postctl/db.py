@@ -112,11 +112,16 @@ def is_mysql(url: str | URL) -> bool:
     return make_url(url).get_backend_name() in ("mysql", "mariadb")
 
 
-def make_engine(url: str, *, must_exist: bool = True, pre_ping: bool = True) -> Engine:
+def make_engine(
+    url: str, *, must_exist: bool = True, pre_ping: bool = True, local_infile: bool = False
+) -> Engine:
     """Create the process's engine with the settings each backend needs.
 
     pre_ping=False saves a round trip per checkout for callers that go through
     `read`, which replaces a dropped connection by retrying instead.
+    local_infile lets the MySQL client send files for `LOAD DATA LOCAL`; only
+    the loading commands ask for it, because with it a server may ask for any
+    file the client can read.
     """
     try:
         parsed = make_url(url)
@@ -132,6 +137,7 @@ def make_engine(url: str, *, must_exist: bool = True, pre_ping: bool = True) -> 
                 "charset": "utf8mb4",
                 "connect_timeout": CONNECT_TIMEOUT,
                 "init_command": f"SET SESSION sql_mode='{MYSQL_SQL_MODE}'",
+                "local_infile": int(local_infile),
             },
         )
     elif backend == "sqlite":
@@ -295,6 +301,13 @@ def get_post(conn: Connection, post_id: int) -> Row[Any]:
 def ping(conn: Connection) -> None:
     """Check that the database answers and holds the post table."""
     conn.execute(select(post.c.id).limit(1)).all()
+
+
+def stream_rows(conn: Connection, table_name: str, chunk: int = 10_000) -> Iterator[Row[Any]]:
+    """Yield every row of a table ordered by id, fetched in chunks, never all at once."""
+    table = metadata.tables[table_name]
+    streaming = conn.execution_options(stream_results=True, yield_per=chunk)
+    yield from streaming.execute(select(table).order_by(table.c.id))
 
 
 def count_rows(conn: Connection) -> int:

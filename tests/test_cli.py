@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,7 +128,10 @@ def test_load_fixtures_default_directory_summary(
     result = run("load-fixtures")
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert result.stderr == "Loaded 5 rows into post from fixtures/posts.csv.\n"
+    assert re.fullmatch(
+        r"Loaded 5 rows into post from fixtures/posts\.csv in \d+\.\d\d s \([\d,]+ rows/s\)\.\n",
+        result.stderr,
+    ), result.stderr
     assert len(table_rows(engine)) == 5
 
 

@@ -1,0 +1,42 @@
+"""bench/load.py still runs end to end (a small N: this checks it works, not timings)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import CONFIG_VARS, REPO
+
+
+def test_load_benchmark_runs_and_prints_the_ratios(db_url: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    command = [sys.executable, str(REPO / "bench" / "load.py"), "--rows", "200"]
+    command += ["--orm-rows", "50", "--out", str(tmp_path), "--url", db_url]
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].split() == [
+        "method",
+        "rows",
+        "seconds",
+        "rows/s",
+        "vs",
+        "native",
+        "max",
+        "RSS",
+        "tree",
+        "PSS",
+    ]
+    assert [line.split()[0] for line in lines[2:5]] == ["native:", "postctl", "ORM,"]
+    assert "(extrapolated from 50 rows)" in lines[4]
+    ratios = [line for line in lines if line.startswith("ratio ")]
+    assert [r.rsplit(":", 1)[0] for r in ratios] == [
+        "ratio postctl/native",
+        "ratio orm/native",
+        "ratio max RSS 200/20",
+        "ratio tree PSS 200/20",
+    ]
+    assert all(re.fullmatch(r"ratio .+: \d+\.\d\d", r) for r in ratios), ratios

@@ -1,0 +1,328 @@
+"""load-fixtures modes, dry run, id sequence, reset-db --fixtures and dump-fixtures."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from postctl import cli as cli_module
+from postctl import db, fixtures
+from postctl.errors import FixtureError
+from tests.conftest import REPO, Run, table_rows, write_csv
+
+HEADER = "id,content,author_email,created_time\n"
+SUMMARY = r"Loaded {rows} rows into post from {path} in \d+\.\d\d s \([\d,]+ rows/s\)\.\n"
+SHIPPED_DUMP = (
+    HEADER + "1,Hello,me@me.com,2018-10-03 12:30:00\n"
+    "2,Second,me@fb.com,2018-10-04 15:20:00\n"
+    '3,"Commas, ""quotes"" and a\nline break, all in one post",quoting@example.com,'
+    "2018-10-05 09:00:00\n"
+    "4,안녕하세요! 첫 번째 한국어 게시물입니다.,korean@example.kr,2018-10-06 18:45:00\n"
+    "5,Launch day 🚀 — with an emoji,emoji@example.com,2018-10-07 07:07:07\n"
+)
+
+
+def summary(rows: int, path: Path) -> str:
+    return SUMMARY.format(rows=rows, path=re.escape(str(path)))
+
+
+def loading_engine(url: str) -> Engine:
+    """An engine as the load commands make it (LOAD DATA LOCAL allowed on MySQL)."""
+    return db.make_engine(url, local_infile=True)
+
+
+def test_load_summary_names_rows_table_file_and_speed(engine: Engine, run: Run) -> None:
+    path = REPO / "fixtures" / "posts.csv"
+    result = run("load-fixtures", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert re.fullmatch(summary(5, path), result.stderr), result.stderr
+
+
+def test_quiet_prints_nothing(engine: Engine, run: Run) -> None:
+    result = run("load-fixtures", "--quiet", str(REPO / "fixtures"))
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == ("", "")
+    assert len(table_rows(engine)) == 5
+
+
+def test_replace_empties_the_table_first(loaded: Engine, run: Run, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, HEADER + "2,new two,a@b.c,2020-01-01 00:00:00\n7,seven,a@b.c,\n")
+    result = run("load-fixtures", "--replace", "--yes", str(path))
+    assert result.exit_code == 0, result.output
+    assert [(r[0], r[1]) for r in table_rows(loaded)] == [(2, "new two"), (7, "seven")]
+
+
+def test_replace_refuses_without_yes_and_terminal(
+    loaded: Engine, run: Run, tmp_path: Path, db_url: str
+) -> None:
+    before = table_rows(loaded)
+    path = write_csv(tmp_path, HEADER + "7,seven,a@b.c,\n")
+    result = run("load-fixtures", "--replace", str(path))
+    assert result.exit_code == cli_module.EXIT_REFUSED
+    assert result.stderr == (
+        f"Error: refusing to replace post in {db.mask_url(db_url)}, nothing changed: "
+        "no terminal to confirm on; pass --yes\n"
+    )
+    assert table_rows(loaded) == before
+
+
+@pytest.mark.parametrize(("answer", "code"), [("y\n", 0), ("n\n", 4)])
+def test_replace_asks_on_a_terminal(
+    loaded: Engine,
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+    code: int,
+) -> None:
+    monkeypatch.setattr(cli_module, "_stdin_is_tty", lambda: True)
+    before = table_rows(loaded)
+    path = write_csv(tmp_path, HEADER + "7,seven,a@b.c,\n")
+    result = run("load-fixtures", "--replace", "--quiet", str(path), input=answer)
+    assert result.exit_code == code, result.output
+    assert "Delete every row of post in " in result.stderr
+    assert [r[0] for r in table_rows(loaded)] == ([7] if code == 0 else [r[0] for r in before])
+
+
+def test_upsert_updates_existing_ids_and_inserts_the_rest(
+    loaded: Engine, run: Run, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path, HEADER + "2,changed,new@b.c,2021-02-03 04:05:06\n9,nine,a@b.c,2021-01-01 00:00\n"
+    )
+    result = run("load-fixtures", "--upsert", str(path))
+    assert result.exit_code == 0, result.output
+    rows = table_rows(loaded)
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 9]
+    assert rows[1] == (2, "changed", "new@b.c", datetime(2021, 2, 3, 4, 5, 6))
+    assert rows[5] == (9, "nine", "a@b.c", datetime(2021, 1, 1))
+    assert rows[0] == (1, "Hello", "me@me.com", datetime(2018, 10, 3, 12, 30))
+
+
+def test_replace_and_upsert_together_is_a_usage_error(run: Run) -> None:
+    result = run("load-fixtures", "--replace", "--upsert", "--yes")
+    assert result.exit_code == 2
+    assert "--replace and --upsert exclude each other" in result.stderr
+
+
+def test_dry_run_reports_and_writes_nothing(engine: Engine, run: Run) -> None:
+    path = REPO / "fixtures" / "posts.csv"
+    result = run("load-fixtures", "--dry-run", str(path))
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        summary(5, path)
+        .replace("Loaded", "Would load")
+        .replace(r"\)\.", r"\) \(dry run: nothing written\)\."),
+        result.stderr,
+    ), result.stderr
+    assert table_rows(engine) == []
+
+
+def test_dry_run_finds_bad_values_and_taken_ids(loaded: Engine, run: Run, tmp_path: Path) -> None:
+    before = table_rows(loaded)
+    path = write_csv(tmp_path, HEADER + "3,dup,a@b.c,\n8,ok,a@b.c,\n8,again,a@b.c,\n")
+    result = run("load-fixtures", "--dry-run", str(path))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: cannot load fixtures, nothing was loaded:\n"
+        f"  {path}:2: column id: duplicate id (already in the table or on an earlier line) "
+        "(value '3')\n"
+        f"  {path}:4: column id: duplicate id (also on an earlier line) (value '8')\n"
+    )
+    bad = write_csv(tmp_path, HEADER + "8,ok,a@b.c,\n9,,a@b.c,\n", "post.csv")
+    result = run("load-fixtures", "--dry-run", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: cannot load fixtures, nothing was loaded:\n"
+        f"  {bad}:3: column content: must not be empty (value '')\n"
+    )
+    assert table_rows(loaded) == before
+
+
+def test_next_id_is_above_the_largest_loaded_id(engine: Engine, run: Run, tmp_path: Path) -> None:
+    result = run("load-fixtures", str(write_csv(tmp_path, HEADER + "3,a,a@b.c,\n40,b,a@b.c,\n")))
+    assert result.exit_code == 0, result.output
+    more = write_csv(tmp_path, "content,author_email\nc,a@b.c\n", "post.csv")
+    result = run("load-fixtures", str(more))
+    assert result.exit_code == 0, result.output
+    assert [r[0] for r in table_rows(engine)] == [3, 40, 41]
+
+
+def test_reset_db_with_fixtures_resets_and_loads(loaded: Engine, run: Run, db_url: str) -> None:
+    path = REPO / "fixtures" / "posts.csv"
+    result = run("reset-db", "--yes", "--fixtures", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"Reset {db.mask_url(db_url)}: dropped and created table post.\n"
+    assert re.fullmatch(summary(5, path), result.stderr), result.stderr
+    assert len(table_rows(loaded)) == 5
+
+
+def test_reset_db_with_bad_fixtures_changes_nothing(
+    loaded: Engine, run: Run, tmp_path: Path
+) -> None:
+    before = table_rows(loaded)
+    result = run("reset-db", "--yes", "--fixtures", str(tmp_path / "missing.csv"))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {tmp_path / 'missing.csv'}: no such file or directory\n"
+    assert table_rows(loaded) == before
+
+
+def test_dump_fixtures_writes_the_loadable_format(loaded: Engine, run: Run, tmp_path: Path) -> None:
+    result = run("dump-fixtures", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    dumped = tmp_path / "out" / "posts.csv"
+    assert result.stderr == f"Dumped 5 rows of post to {dumped}.\n"
+    assert dumped.read_bytes() == SHIPPED_DUMP.encode("utf-8")
+    assert list((tmp_path / "out").iterdir()) == [dumped]
+
+
+def test_dump_then_reset_then_load_gives_the_same_database(
+    loaded: Engine, run: Run, tmp_path: Path
+) -> None:
+    before = table_rows(loaded)
+    assert run("dump-fixtures", str(tmp_path)).exit_code == 0
+    result = run("reset-db", "--yes", "--fixtures", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert table_rows(loaded) == before
+
+
+def test_lone_carriage_return_is_quoted_in_a_dump(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, HEADER + '1,"a\rb",a@b.c,2018-10-03 12:30:00\n')
+    with db.transaction(engine) as conn:
+        fixtures.load(conn, fixtures.find_files([path]))
+    with db.transaction(engine) as conn:
+        fixtures.dump(conn, tmp_path / "out")
+    assert (tmp_path / "out" / "posts.csv").read_bytes() == (
+        HEADER + '"1","a\rb","a@b.c","2018-10-03 12:30:00"\n'
+    ).encode()
+
+
+def test_special_characters_survive_every_write_path(
+    db_url: str, tmp_path: Path, engine: Engine
+) -> None:
+    content = "tab\there\\N back\\slash\nnew\r\nline \x00nul \\t trailing  "
+    path = tmp_path / "posts.csv"
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        fixtures.write_rows([_Post(1, content, "x\\y@b.c", datetime(2018, 1, 2, 3, 4, 5))], out)
+    for make in (loading_engine, db.make_engine):
+        eng = make(db_url)
+        db.reset_db(eng)
+        with db.transaction(eng) as conn:
+            fixtures.load(conn, fixtures.find_files([path]))
+        assert table_rows(eng) == [(1, content, "x\\y@b.c", datetime(2018, 1, 2, 3, 4, 5))]
+        eng.dispose()
+
+
+class _Post:
+    def __init__(self, id: int, content: str, author_email: str, created_time: datetime) -> None:
+        self.id = id
+        self.content = content
+        self.author_email = author_email
+        self.created_time = created_time
+
+
+def test_sqlite_datetimes_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    eng = db.make_engine(f"sqlite:///{tmp_path / 'stored.db'}", must_exist=False)
+    db.reset_db(eng)
+    with db.transaction(eng) as conn:
+        fixtures.load(conn, fixtures.find_files([REPO / "fixtures"]))
+        conn.execute(
+            db.post.insert().values(
+                id=9, content="c", author_email="a@b.c", created_time=datetime(2018, 10, 3, 12, 30)
+            )
+        )
+    with eng.connect() as conn:
+        stored = conn.execute(text("SELECT created_time FROM post WHERE id IN (1, 9)")).all()
+    assert stored == [("2018-10-03 12:30:00.000000",)] * 2
+    eng.dispose()
+
+
+def test_load_data_path_reports_duplicates_by_line(mysql_url: str, tmp_path: Path) -> None:
+    eng = loading_engine(mysql_url)
+    db.reset_db(eng)
+    with db.transaction(eng) as conn:
+        first = fixtures.load(
+            conn, fixtures.find_files([write_csv(tmp_path, HEADER + "5,a,a@b.c,\n")])
+        )
+    assert first[0].method == "load data"
+    path = write_csv(
+        tmp_path, HEADER + "6,b,a@b.c,\n5,c,a@b.c,\n7,d,a@b.c,\n6,e,a@b.c,\n", "post.csv"
+    )
+    with pytest.raises(FixtureError) as err, db.transaction(eng) as conn:
+        fixtures.load(conn, fixtures.find_files([path]))
+    assert err.value.problems == [
+        "cannot load fixtures, nothing was loaded:",
+        f"  {path}:3: column id: duplicate id (already in the table or on an earlier line) "
+        "(value '5')",
+        f"  {path}:5: column id: duplicate id (also on an earlier line) (value '6')",
+    ]
+    assert [r[0] for r in table_rows(eng)] == [5]
+    db.reset_db(eng)  # into an empty table LOAD DATA runs without a savepoint
+    with pytest.raises(FixtureError) as err, db.transaction(eng) as conn:
+        fixtures.load(conn, fixtures.find_files([path]))
+    assert err.value.problems == [
+        "cannot load fixtures, nothing was loaded:",
+        f"  {path}:5: column id: duplicate id (also on an earlier line) (value '6')",
+    ]
+    assert table_rows(eng) == []
+    eng.dispose()
+
+
+def test_mysql_falls_back_when_local_infile_is_off(mysql_url: str, tmp_path: Path) -> None:
+    eng = db.make_engine(mysql_url)  # the client does not allow LOAD DATA LOCAL
+    db.reset_db(eng)
+    with db.transaction(eng) as conn:
+        results = fixtures.load(conn, fixtures.find_files([REPO / "fixtures"]))
+    assert [(r.rows, r.method) for r in results] == [(5, "executemany")]
+    assert len(table_rows(eng)) == 5
+    eng.dispose()
+
+
+def test_bad_row_at_the_end_of_a_long_file_loads_nothing(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    good = "".join(f"{i},post {i},a{i}@b.c,2018-10-03 12:30:00\n" for i in range(1, 30_001))
+    path = write_csv(tmp_path, HEADER + good + "30001,last,not-an-email,\n")
+    eng = loading_engine(db_url)
+    with (
+        pytest.raises(FixtureError, match=r":30002: column author_email"),
+        db.transaction(eng) as conn,
+    ):
+        fixtures.load(conn, fixtures.find_files([path]))
+    assert table_rows(engine) == []
+    eng.dispose()
+
+
+def test_progress_bar_only_when_stderr_is_a_terminal(
+    engine: Engine, run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = "".join(f"{i},post {i} {'x' * 200},a@b.c,\n" for i in range(1, 5001))
+    path = write_csv(tmp_path, HEADER + body)
+    assert path.stat().st_size > 1 << 20  # big enough to be worth a bar
+    result = run("load-fixtures", str(path))
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(summary(5000, path), result.stderr), result.stderr
+    monkeypatch.setattr(cli_module, "_stderr_is_tty", lambda: True)
+    result = run("load-fixtures", "--replace", "--yes", str(path))
+    assert result.exit_code == 0, result.output
+    # Click draws the bar itself only on a real terminal; elsewhere, its label.
+    assert re.fullmatch(re.escape(f"{path}\n") + summary(5000, path), result.stderr)
+    result = run("load-fixtures", "--replace", "--yes", "--quiet", str(path))
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_dump_before_reset_says_what_to_do_and_writes_nothing(run: Run, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    db.make_engine(url, must_exist=False).dispose()
+    (tmp_path / "empty.db").touch()
+    result = run("dump-fixtures", str(tmp_path / "out"), url=url)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {url}: no such table: post; run `postctl reset-db` first to create the schema\n"
+    )
+    assert list((tmp_path / "out").iterdir()) == []
