@@ -81,6 +81,9 @@ RUN uwsgi --version >/dev/null \
     && postctl --help >/dev/null
 
 WORKDIR /app
+# The sample fixtures, so that `postctl load-fixtures` works in the image as in
+# the repository; owned by root, so the service user cannot change them.
+COPY fixtures/ /app/fixtures/
 USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \

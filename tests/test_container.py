@@ -54,3 +54,8 @@ def test_dockerignore_keeps_tests_caches_and_databases_out() -> None:
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     for entry in ("tests/", ".git", "**/.venv", "**/__pycache__", "**/*.db"):
         assert entry in ignored
+
+
+def test_image_ships_the_sample_fixtures_in_its_working_directory() -> None:
+    assert instructions("WORKDIR")[-1] == "/app"
+    assert "fixtures/ /app/fixtures/" in instructions("COPY")
