@@ -217,20 +217,10 @@ def _duplicate_lines(path: Path, ids: set[int], existing: set[int]) -> list[Prob
     found: list[Problem] = []
     seen: set[int] = set()
     for batch in read_rows(path, "", []):
-        for line, row in zip(batch.lines, batch.rows, strict=True):
-            row_id = row[0]
-            if row_id not in ids:
-                continue
-            if row_id in existing:
-                reason = "duplicate id (already in the table or on an earlier line)"
-            elif row_id in seen:
-                reason = "duplicate id (also on an earlier line)"
-            else:
-                seen.add(row_id)
-                continue
-            found.append(Problem(path, line, "id", str(row_id), reason))
-            if len(found) >= MAX_PROBLEMS:
-                return found
+        found += duplicates(path, batch, existing, seen, only=ids)
+        if len(found) >= MAX_PROBLEMS:
+            return found[:MAX_PROBLEMS]
+    return found
     return found
 
 

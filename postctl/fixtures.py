@@ -418,13 +418,23 @@ def _report(problems: list[Problem]) -> list[str]:
     return lines
 
 
-def duplicates(path: Path, batch: Batch, existing: set[int]) -> list[Problem]:
-    """Name the rows of a batch whose id is taken, by the table (existing) or an earlier row."""
-    seen: set[int] = set()
+def duplicates(
+    path: Path,
+    batch: Batch,
+    existing: set[int],
+    seen: set[int] | None = None,
+    only: set[int] | None = None,
+) -> list[Problem]:
+    """Name the rows of a batch whose id is taken, by the table (existing) or an earlier row.
+
+    `seen` carries the ids of earlier batches when a caller scans a whole file;
+    `only` limits the scan to ids already known to be duplicates.
+    """
+    seen = set() if seen is None else seen
     found = []
     for line, row in zip(batch.lines, batch.rows, strict=True):
         row_id = row[0]
-        if row_id is None:
+        if row_id is None or (only is not None and row_id not in only):
             continue
         if row_id in seen:
             reason = "duplicate id (also on an earlier line)"
