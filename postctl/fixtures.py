@@ -8,18 +8,22 @@ import io
 import os
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
 from postctl import db
 from postctl.errors import FixtureError
 from postctl.output import format_datetime
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 COLUMNS = ("id", "content", "author_email", "created_time")
 REQUIRED = ("content", "author_email")
@@ -29,7 +33,14 @@ MODES = ("insert", "replace", "upsert")
 CONTENT_MAX_BYTES = 65535  # MySQL TEXT; the same limit holds on SQLite
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
 _DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
-_CONTENT_SURELY_FITS = CONTENT_MAX_BYTES // 4  # characters; UTF-8 takes at most 4 bytes each
+# Files are read as Latin-1, one character per byte: every byte CSV syntax uses
+# is ASCII and no byte of a multi-byte UTF-8 character is, so the csv module
+# splits UTF-8 correctly without a decoding pass, and content goes to the
+# database as the file's own bytes. UTF-8 is checked once per batch of
+# contents; other fields are ASCII in the common case, else decoded.
+_READ_AS = "latin-1"
+_BOM = b"\xef\xbb\xbf"
+_UTF8_CHECK_ROWS = 256  # contents decoded at a time: small enough to stay in the CPU cache
 
 
 @dataclass(frozen=True)
@@ -60,10 +71,10 @@ class LoadResult:
     method: str = ""
 
 
-# A validated row: id (None: the database assigns one), content, author_email and
-# created_time as canonical text, `YYYY-MM-DD HH:MM:SS`, which every backend accepts.
-# Content may travel as UTF-8 bytes, which SQLite takes without re-encoding it.
-Row = tuple[int | None, str | bytes, str, str]
+# A validated row: id (None: the database assigns one), content as UTF-8 bytes,
+# author_email, and created_time as canonical text, `YYYY-MM-DD HH:MM:SS`,
+# which every backend accepts.
+Row = tuple[int | None, bytes, str, str]
 
 
 @dataclass
@@ -186,7 +197,7 @@ def read_header(path: Path, reader: Iterator[list[str]]) -> list[str]:
         header = next(reader)
     except StopIteration:
         raise FixtureError([f"{path}: file is empty; expected a header line"]) from None
-    names = [name.strip() for name in header]
+    names = [_shown(name).strip() for name in header]
     unknown = [n for n in names if n not in COLUMNS]
     missing = [n for n in REQUIRED if n not in names]
     repeated = [n for n, count in Counter(names).items() if count > 1]
@@ -200,52 +211,207 @@ def read_header(path: Path, reader: Iterator[list[str]]) -> list[str]:
     return names
 
 
-def read_rows(
-    path: Path, loaded_at: str, problems: list[Problem], binary_content: bool = False
-) -> Iterator[Batch]:
-    """Yield batches of valid rows, appending the invalid ones to problems.
+@dataclass
+class Records:
+    """CSV records as read, not yet validated: fields with the line each starts on."""
 
-    The file is streamed; a row's line is where its record starts, so a
-    quoted field that spans lines is reported where it begins.
+    lines: list[int]
+    fields: list[list[str]]
+    position: int  # how far into the file (bytes) they end
+    next_line: int = 0  # the line after them
+
+
+@dataclass(frozen=True)
+class Span:
+    """A byte range of a fixture file believed to start and end on a record boundary."""
+
+    start: int
+    end: int | None  # None: to the end of the file
+    first_line: int  # the line number at start
+
+
+WHOLE_FILE = Span(0, None, 1)
+MALFORMED = "malformed CSV"
+
+
+class CutShort(Exception):
+    """A span ended inside a quoted field: its end was not a record boundary."""
+
+
+def read_records(path: Path, problems: list[Problem], span: Span = WHOLE_FILE) -> Iterator[Records]:
+    """Yield batches of records after the header; add a CSV error to problems.
+
+    The file is streamed; a record's line is where it starts, so a quoted
+    field that spans lines is reported where it begins. A span that does not
+    reach the end of the file raises CutShort if it ends inside a quoted field.
     """
-    with open(path, "rb") as raw, io.TextIOWrapper(raw, "utf-8-sig", newline="") as file:
-        reader = csv.reader(file, strict=True)
+    with _open_csv(path, span) as (tell, reader):
+        base = span.first_line - 1
         try:
-            header = read_header(path, reader)
-            convert = _converter(header, loaded_at, binary_content)
+            if span.start == 0:
+                read_header(path, reader)
             size = BATCH_SIZE
             # The hot loop: locals only, no attribute lookups per row.
             lines: list[int] = []
-            rows: list[Row] = []
-            add_line, add_row = lines.append, rows.append
-            line: int = reader.line_num + 1
+            records: list[list[str]] = []
+            add_line, add_record = lines.append, records.append
+            line: int = base + reader.line_num + 1
             for fields in reader:
-                try:
-                    add_row(convert(fields))
-                    add_line(line)
-                except ValueError:
-                    _report_row(path, line, header, fields, problems)
-                line = reader.line_num + 1
-                if len(rows) >= size:
-                    yield Batch(lines, rows, raw.tell())
-                    lines, rows = [], []
-                    add_line, add_row = lines.append, rows.append
-            yield Batch(lines, rows, raw.tell())
-        except UnicodeDecodeError as err:
-            bad_line = _first_undecodable_line(path)
-            problems.append(Problem(path, bad_line, None, None, f"not valid UTF-8 ({err.reason})"))
+                add_record(fields)
+                add_line(line)
+                line = base + reader.line_num + 1
+                if len(records) >= size:
+                    yield Records(lines, records, tell(), line)
+                    lines, records = [], []
+                    add_line, add_record = lines.append, records.append
+            yield Records(lines, records, tell(), line)
         except csv.Error as err:
-            problems.append(Problem(path, reader.line_num, None, None, f"malformed CSV: {err}"))
+            if span.end is not None and str(err) == "unexpected end of data":
+                raise CutShort from None
+            reason = f"{MALFORMED}: {err}"
+            problems.append(Problem(path, base + reader.line_num, None, None, reason))
 
 
-def _converter(
-    header: Sequence[str], loaded_at: str, binary_content: bool = False
-) -> Callable[[list[str]], Row]:
+class Validator:
+    """Turn records of one file into valid rows, and the invalid ones into problems."""
+
+    def __init__(self, path: Path, header: Sequence[str], loaded_at: str) -> None:
+        self.path = path
+        self.header = header
+        self.convert = _converter(header, loaded_at)
+        # Where each column is, when the file has all four (else no column checks).
+        self.order = [header.index(c) for c in COLUMNS] if set(header) == set(COLUMNS) else None
+
+    def batch(self, records: Records, problems: list[Problem]) -> Batch:
+        """Validate records; return the valid rows, add a problem for each invalid one."""
+        rows = self._by_column(records.fields)
+        if rows is not None:  # the common case: every record is valid, and keeps its line
+            return Batch(records.lines, rows, records.position)
+        try:  # every record valid, some with less common values
+            rows = list(map(self.convert, records.fields))
+            if _all_utf8([row[1] for row in rows]):
+                return Batch(records.lines, rows, records.position)
+        except ValueError:
+            pass
+        batch = Batch(position=records.position)
+        for line, fields in zip(records.lines, records.fields, strict=True):
+            try:
+                row = self.convert(fields)
+                row[1].decode("utf-8")  # content: convert leaves that to _all_utf8
+            except ValueError:
+                _report_row(self.path, line, self.header, fields, problems)
+                continue
+            batch.rows.append(row)
+            batch.lines.append(line)
+        return batch
+
+    def _by_column(self, records: list[list[str]]) -> list[Row] | None:
+        """Check common values a column at a time, in loops that run in C; None if any is not.
+
+        Accepts a subset of what convert accepts, and builds the same rows.
+        """
+        if self.order is None or set(map(len, records)) != {len(COLUMNS)}:
+            return None
+        columns = list(zip(*records, strict=True))
+        ids, texts, emails, times = (columns[i] for i in self.order)
+        if not (
+            _each_matches(_COMMON_ID, ids)
+            and _each_matches(_COMMON_EMAIL, emails)
+            and max(map(len, emails)) <= db.EMAIL_MAX
+            and _each_matches(_COMMON_TIME, times)
+        ):
+            return None
+        try:
+            deque(map(datetime.fromisoformat, times), maxlen=0)  # the calendar: no February 30th
+        except ValueError:
+            return None
+        contents = list(map(str.encode, texts, repeat(_READ_AS)))
+        lengths = list(map(len, contents))
+        if min(lengths) == 0 or max(lengths) > CONTENT_MAX_BYTES or not _all_utf8(contents):
+            return None
+        return list(zip(map(int, ids), contents, emails, times, strict=True))
+
+
+def _column_of(value: str) -> re.Pattern[str]:
+    """Compile a pattern for a column of such values, one per line."""
+    return re.compile(f"(?:{value}\n)*{value}")
+
+
+# What the common values look like: an id without leading zeros that fits any
+# INTEGER; printable ASCII around one "@"; a datetime from year 1000 on.
+_COMMON_ID = _column_of(r"[1-9][0-9]{0,8}")
+_COMMON_EMAIL = _column_of(r"[!-?A-~]+@[!-?A-~]+")
+_COMMON_TIME = _column_of(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def _each_matches(column_pattern: re.Pattern[str], column: Sequence[str]) -> bool:
+    """Tell whether every value matches, with one regex run over them all."""
+    joined = "\n".join(column)
+    # A line feed inside a value would pass for a separator: count them.
+    return joined.count("\n") == len(column) - 1 and bool(column_pattern.fullmatch(joined))
+
+
+def _all_utf8(contents: list[bytes]) -> bool:
+    """Tell whether every content is valid UTF-8, decoding many at a time."""
+    step = _UTF8_CHECK_ROWS
+    for start in range(0, len(contents), step):
+        # Joined by NUL: a character cut short at one content's end fails there.
+        joined = b"\0".join(contents[start : start + step])
+        if not joined.isascii():
+            try:
+                joined.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+    return True
+
+
+@contextlib.contextmanager
+def _open_csv(path: Path, span: Span = WHOLE_FILE) -> Iterator[tuple[Callable[[], int], CsvReader]]:
+    """Open (a span of) a fixture file for the csv module, as Latin-1 after any byte-order mark.
+
+    Yield a function that tells how far into the file the reading is, and the reader.
+    """
+    with open(path, "rb") as raw:
+        raw.seek(span.start)
+        if span.start == 0 and raw.read(len(_BOM)) != _BOM:
+            raw.seek(0)
+        source: IO[bytes] = raw
+        offset = 0
+        if span.end is not None:  # a span is small: read it whole, and not a byte further
+            offset = raw.tell()
+            source = io.BytesIO(raw.read(span.end - offset))
+        with io.TextIOWrapper(source, _READ_AS, newline="") as file:
+            yield (lambda: offset + source.tell()), csv.reader(file, strict=True)
+
+
+def _text(value: str) -> str:
+    """Decode a field read as Latin-1 into the text it stands for (or raise ValueError)."""
+    return value.encode(_READ_AS).decode("utf-8")
+
+
+def _shown(value: str) -> str:
+    """Decode a field read as Latin-1 for a message, marking any bytes that are not UTF-8."""
+    return value.encode(_READ_AS).decode("utf-8", "replace")
+
+
+def read_rows(
+    path: Path, loaded_at: str, problems: list[Problem], span: Span = WHOLE_FILE
+) -> Iterator[Batch]:
+    """Yield batches of valid rows, appending the invalid ones to problems."""
+    # No header means it cannot be read; read_records reports why, before any row.
+    validator = Validator(path, check_header(path) or COLUMNS, loaded_at)
+    for records in read_records(path, problems, span):
+        yield validator.batch(records, problems)
+
+
+def _converter(header: Sequence[str], loaded_at: str) -> Callable[[list[str]], Row]:
     """Make the per-row conversion for this header: the hot loop of every load.
 
-    It raises ValueError for any bad row; the caller then asks the parsers
-    for every problem of that row. Common values take cheap checks here and
-    only unusual ones the full parsers, which accept or reject them.
+    It takes fields read as Latin-1 (see _READ_AS) and raises ValueError for
+    any bad row; the caller then asks the parsers for every problem of that
+    row. Common values take cheap checks here and only unusual ones the full
+    parsers, which accept or reject them. Whether content is UTF-8 is left to
+    the caller, which checks a batch at a time.
     """
     where = {name: header.index(name) for name in header}
     i_id, i_time = where.get("id"), where.get("created_time")
@@ -263,29 +429,28 @@ def _converter(
                 row_id = int(text)
             else:
                 row_id = parse_id(text)
-        content = fields[i_content]
-        if not 0 < len(content) <= _CONTENT_SURELY_FITS:
-            parse_content(content)
+        content = fields[i_content].encode(_READ_AS)  # the file's UTF-8 bytes, as they were
+        if not 0 < len(content) <= CONTENT_MAX_BYTES:
+            raise _InvalidValue("content")
         email = fields[i_email]
-        # One "@" not at either end, no whitespace (none is printable but " "):
-        # what EMAIL_RE accepts, tested without a regex; else the regex decides.
+        # ASCII, one "@" not at either end, no whitespace (none is printable but
+        # " "): what EMAIL_RE accepts, tested without a regex; else the regex decides.
         if not (
             len(email) <= db.EMAIL_MAX
+            and email.isascii()
             and email.count("@") == 1
             and email[0] != "@" != email[-1]
             and email.isprintable()
             and " " not in email
         ):
-            parse_email(email)
+            email = parse_email(_text(email))
         when = loaded_at if i_time is None else fields[i_time]
         # YYYY-MM-DD HH:MM:SS from year 1000 on: the separators here, the digits
         # and the calendar (no February 30th) checked by fromisoformat.
-        if len(when) == 19 and when[4::3] == "-- ::" and when[0] != "0":
+        if len(when) == 19 and when.isascii() and when[4::3] == "-- ::" and when[0] != "0":
             fromiso(when)
         else:
-            when = parse_datetime(when) or loaded_at
-        if binary_content:
-            return (row_id, content.encode(), email, when)
+            when = parse_datetime(_text(when)) or loaded_at
         return (row_id, content, email, when)
 
     return convert
@@ -302,25 +467,16 @@ def _report_row(
         return
     for name, value in zip(header, fields, strict=True):
         try:
-            PARSERS[name](value)
+            PARSERS[name](_text(value))
+        except UnicodeDecodeError as err:
+            problems.append(
+                Problem(path, line, name, _shown(value), f"not valid UTF-8 ({err.reason})")
+            )
         except _InvalidValue as err:
-            problems.append(Problem(path, line, name, value, str(err)))
+            problems.append(Problem(path, line, name, _shown(value), str(err)))
 
 
-def _first_undecodable_line(path: Path) -> int | None:
-    """Find the line of the first bad UTF-8 byte (text reads decode whole chunks)."""
-    with open(path, "rb") as file:
-        for number, raw in enumerate(file, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return None
-
-
-def validated(
-    path: Path, loaded_at: str, problems: list[Problem], binary_content: bool = False
-) -> Iterator[Batch]:
+def validated(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[Batch]:
     """Yield the file's valid batches; stop yielding (keep validating) after a problem.
 
     Where the platform can fork, a child process reads and validates while
@@ -331,19 +487,20 @@ def validated(
     if hasattr(os, "fork"):
         from postctl import prefetch
 
-        yield from prefetch.batches(path, loaded_at, problems, binary_content)
+        yield from prefetch.batches(path, loaded_at, problems)
     else:
-        yield from read_rows(path, loaded_at, problems, binary_content)
+        yield from read_rows(path, loaded_at, problems)
 
 
-def check_header(path: Path) -> None:
-    """Raise FixtureError here for a bad header: it is about the file, not a row."""
-    # A decoding or CSV error is reported with its line when the rows are read.
-    with (
-        open(path, encoding="utf-8-sig", newline="") as file,
-        contextlib.suppress(UnicodeDecodeError, csv.Error),
-    ):
-        read_header(path, csv.reader(file, strict=True))
+def check_header(path: Path) -> list[str] | None:
+    """Return the header's column names; raise FixtureError for a bad header.
+
+    A header that cannot be decoded or parsed gives None: that is reported
+    with its line when the rows are read.
+    """
+    with _open_csv(path) as (_tell, reader), contextlib.suppress(csv.Error):
+        return read_header(path, reader)
+    return None
 
 
 Progress = Callable[[Path, int], None]
@@ -402,9 +559,9 @@ class Source:
     problems: list[Problem]
     progress: Progress | None = None
 
-    def batches(self, binary_content: bool = False) -> Iterator[Batch]:
+    def batches(self) -> Iterator[Batch]:
         """Yield the valid batches; after a problem, validate on but yield nothing."""
-        for batch in validated(self.path, self.loaded_at, self.problems, binary_content):
+        for batch in validated(self.path, self.loaded_at, self.problems):
             if self.progress is not None:
                 self.progress(self.path, batch.position)
             yield batch

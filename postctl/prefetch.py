@@ -1,46 +1,285 @@
-"""Read and validate a fixture file in a forked child process while this one writes.
+"""Read and validate a fixture file in forked child processes while this one writes.
 
-CSV parsing and validation cost about as much as the database's own work, and
-with the GIL only a second process gets a second core. The child sends its
-results down a pipe as marshal messages: a batch of rows (a tuple), a
-progress position (an int), and last the problems it found (a dict). For
-MariaDB's LOAD DATA it writes the rows itself, in the server's format, into a
-named pipe the server reads; this process then only waits for the server.
+CSV parsing and validation cost more than SQLite's own work, and with the GIL
+only other processes get other cores. For SQLite, two workers take turns at
+spans of the file, each about a batch long and cut where a line ends outside
+quotes (found by counting quote characters), and send back validated rows;
+this process writes them in file order. A span that turns out not to end on a
+record boundary (a stray quote in an unquoted field fools the count) is
+noticed when it is parsed, and the rest of the file is then read here, in one
+piece. For MariaDB's LOAD DATA one child writes the rows itself, in the
+server's format, into a named pipe the server reads; this process then only
+waits for the server.
+
+Messages go down pipes in marshal format: rows (a tuple), a progress
+position (an int), and the problems found (a dict).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import gc
 import marshal
+import mmap
 import os
 import signal
 import struct
+import sys
+import termios
 import threading
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from postctl.fixtures import MAX_PROBLEMS, Batch, Problem, Progress, Row, read_rows
+from postctl.fixtures import (
+    COLUMNS,
+    MALFORMED,
+    MAX_PROBLEMS,
+    Batch,
+    CutShort,
+    Problem,
+    Progress,
+    Row,
+    Span,
+    Validator,
+    check_header,
+    read_records,
+    read_rows,
+)
 
 Encode = Callable[[list[Row]], bytes]
 _HEADER = struct.Struct("<Q")
-# A pipe this size holds a batch or two, and each message goes in with one
-# write: the reader wakes once per batch, not once per page. On a busy machine
-# every wake-up waits for a time slice, and thousands of them cost seconds.
+# A pipe this size holds a worker's whole span or two, and each message goes in
+# with one write: the reader wakes once per batch, not once per page. On a busy
+# machine every wake-up waits for a time slice, and thousands of them cost seconds.
 _PIPE_SIZE = 1 << 20
+_SPAN_BYTES = 1 << 19  # CSV per span: its rows fit the pipe, so a worker can finish it
+_AHEAD = 4  # spans planned ahead of the one being written
+_LOW_WATER = _PIPE_SIZE // 4  # unread rows from the worker below which this process helps
+_SCAN_BYTES = 1 << 16
 
 
-def batches(
-    path: Path, loaded_at: str, problems: list[Problem], binary_content: bool = False
-) -> Iterator[Batch]:
-    """Yield the file's valid batches, validated by a child; then add its problems."""
-    child = _Child(path, loaded_at, problems, binary_content=binary_content)
+def batches(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[Batch]:
+    """Yield the file's valid batches in file order, validated here and by a worker."""
+    pool = _Pool(path, check_header(path) or COLUMNS, loaded_at)
+    collecting = gc.isenabled()
+    gc.disable()  # a million row tuples and no cycles: the collector would only walk them
     try:
-        for message in child.messages():
-            if isinstance(message, tuple):
-                yield Batch(*message)
+        yield from pool.batches(problems)
     finally:
-        child.close()
+        pool.close()
+        if collecting:
+            gc.enable()
+
+
+class _Pool:
+    """A worker and this process, validating spans of one file; the spans handed out."""
+
+    def __init__(self, path: Path, header: Sequence[str], loaded_at: str) -> None:
+        self.path = path
+        self.loaded_at = loaded_at
+        self.validator = Validator(path, header, loaded_at)
+        self.spans = _spans(path)
+        # Shared with the worker: set once a problem is found, so that it stops
+        # sending rows that will not be written (it validates on).
+        self.failed = mmap.mmap(-1, 1)
+        self.worker = _Worker(self.validator, self.failed)
+        self.queue: deque[tuple[_Worker | None, Span]] = deque()  # None: this process's
+        self.given = 0  # spans the worker has and this process has not read back
+
+    def batches(self, problems: list[Problem]) -> Iterator[Batch]:
+        line = 1  # where the next span starts
+        while self._hand_out() or self.queue:
+            worker, span = self.queue.popleft()
+            found: list[Problem] = []
+            try:
+                if worker is None:
+                    line = yield from self._validate_here(Span(span.start, span.end, line), found)
+                else:
+                    line = yield from self._read_back(worker, line, found)
+            except CutShort:  # not a record boundary: read the rest here, in one piece
+                self.close()
+                rest = Span(span.start, None, line)
+                yield from read_rows(self.path, self.loaded_at, problems, rest)
+                return
+            except EOFError:
+                problems.append(self._stopped_early())
+                return
+            problems.extend(found)
+            if problems:
+                self.failed[0] = 1
+            if len(problems) >= MAX_PROBLEMS or any(p.reason.startswith(MALFORMED) for p in found):
+                return
+
+    def _validate_here(self, span: Span, found: list[Problem]) -> Generator[Batch, None, int]:
+        line = span.first_line
+        for records in read_records(self.path, found, span):
+            yield self.validator.batch(records, found)
+            line = records.next_line
+            if len(found) >= MAX_PROBLEMS:
+                break
+        return line
+
+    def _read_back(
+        self, worker: _Worker, line: int, found: list[Problem]
+    ) -> Generator[Batch, None, int]:
+        """Yield a span's batches from the worker, its line numbers made absolute."""
+        shift = line - 1  # the worker numbers a span's lines from 1
+        while isinstance(message := worker.receive(), tuple):
+            lines, rows, position = message
+            yield Batch([n + shift for n in lines] if shift else lines, rows, position)
+        self.given -= 1
+        if message is None:
+            raise EOFError
+        if message["cut"]:
+            raise CutShort
+        for path, at, *rest in message["problems"]:
+            found.append(Problem(Path(path), None if at is None else at + shift, *rest))
+        return int(message["next_line"]) + shift
+
+    def _hand_out(self) -> bool:
+        """Plan the spans ahead: the worker's unless this process is about to wait for it."""
+        while len(self.queue) < _AHEAD:
+            span = next(self.spans, None)
+            if span is None:
+                break
+            # An empty pipe with spans still given means the worker is the slower
+            # one: this process takes the span itself, and spends no time waiting.
+            if self.given >= _AHEAD // 2 and self.worker.pending() < _LOW_WATER:
+                self.queue.append((None, span))
+            else:
+                self.worker.give(Span(span.start, span.end, 1))
+                self.queue.append((self.worker, span))
+                self.given += 1
+        return bool(self.queue)
+
+    def _stopped_early(self) -> Problem:
+        return Problem(self.path, None, None, None, "the validating process stopped early")
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+def _spans(path: Path) -> Iterator[Span]:
+    """Cut the file into spans of about _SPAN_BYTES, each ending after a line end outside quotes.
+
+    Outside quotes means after an even number of quote characters, which holds
+    for CSV that quotes only whole fields; a span cut elsewhere is caught when
+    parsed (CutShort).
+    """
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        start = 0
+        while True:
+            file.seek(start)
+            data = file.read(_SPAN_BYTES)
+            if start + len(data) < size:
+                data += _to_line_end(file, data.count(b'"') % 2)
+            end = start + len(data)
+            yield Span(start, None if end >= size else end, 1)
+            if end >= size:
+                return
+            start = end
+
+
+def _to_line_end(file: BinaryIO, odd: int) -> bytes:
+    """Read on to just after the next line feed with an even count of quotes; return it."""
+    pieces = []
+    while piece := file.read(_SCAN_BYTES):
+        at = 0
+        while (feed := piece.find(b"\n", at)) != -1:
+            odd ^= piece.count(b'"', at, feed) % 2
+            if not odd:
+                pieces.append(piece[: feed + 1])
+                return b"".join(pieces)
+            at = feed + 1
+        odd ^= piece.count(b'"', at) % 2
+        pieces.append(piece)
+    return b"".join(pieces)
+
+
+class _Worker:
+    """A child that validates the spans it is given, in order, and sends back their rows."""
+
+    def __init__(self, validator: Validator, failed: mmap.mmap) -> None:
+        task_read, self.task_fd = os.pipe()
+        read_fd, write_fd = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the child; coverage does not follow a fork
+            os.close(self.task_fd)
+            os.close(read_fd)
+            _work(validator, task_read, write_fd, failed)
+        os.close(task_read)
+        os.close(write_fd)
+        self.pipe_fd = read_fd
+        self.reaped = False
+
+    def give(self, span: Span) -> None:
+        _send_fd(self.task_fd, (span.start, span.end, span.first_line))
+
+    def receive(self) -> Any:
+        return _receive(self.pipe_fd)
+
+    def pending(self) -> int:
+        """Return how many bytes the worker has sent that are not read yet."""
+        try:
+            queued = fcntl.ioctl(self.pipe_fd, termios.FIONREAD, bytes(4))
+        except OSError:  # no way to tell: keep giving the worker work
+            return _PIPE_SIZE
+        return int.from_bytes(queued, sys.byteorder)
+
+    def close(self) -> None:
+        if self.reaped:
+            return
+        self.reaped = True
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        os.close(self.task_fd)
+        os.close(self.pipe_fd)
+        os.waitpid(self.pid, 0)
+
+
+def _work(
+    validator: Validator, task_fd: int, out_fd: int, failed: mmap.mmap
+) -> None:  # pragma: no cover - runs in a worker
+    """Validate each span given, send its rows and then its problems; never return."""
+    gc.disable()  # the batches hold no cycles; collecting them costs a sixth of the time
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the worker quietly
+    status = 1
+    try:
+        with open(out_fd, "wb", buffering=0) as out:
+            while (task := _receive(task_fd)) is not None:
+                _send(out, _validate_span(validator, Span(*task), out, failed))
+        status = 0
+    except BaseException:  # interrupted, or the reader went away: the parent reports
+        pass
+    finally:
+        os._exit(status)
+
+
+def _validate_span(
+    validator: Validator, span: Span, out: BinaryIO, failed: mmap.mmap
+) -> dict[str, Any]:  # pragma: no cover - runs in a worker
+    problems: list[Problem] = []
+    line = span.first_line
+    try:
+        for records in read_records(validator.path, problems, span):
+            batch = validator.batch(records, problems)
+            if not problems and not failed[0]:
+                _send(out, (batch.lines, batch.rows, batch.position))
+            line = records.next_line
+            if len(problems) >= MAX_PROBLEMS:
+                break
+    except CutShort:
+        return {"cut": True}
+    except OSError as err:
+        problems.append(Problem(validator.path, None, None, None, f"cannot read: {err}"))
+    found = [(str(p.path), p.line, p.column, p.value, p.reason) for p in problems]
+    return {"cut": False, "problems": found, "next_line": line}
 
 
 class Feed:
@@ -85,9 +324,8 @@ class _Child:
         path: Path,
         loaded_at: str,
         problems: list[Problem],
-        fifo: str | None = None,
-        encode: Encode | None = None,
-        binary_content: bool = False,
+        fifo: str,
+        encode: Encode,
     ) -> None:
         self.path = path
         self.problems = problems
@@ -95,19 +333,17 @@ class _Child:
         self.finished = False
         self.reaped = False
         read_fd, write_fd = os.pipe()
-        with contextlib.suppress(OSError, AttributeError):
-            import fcntl
-
+        with contextlib.suppress(OSError):
             fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child; coverage does not follow a fork
             os.close(read_fd)
-            _run(path, loaded_at, write_fd, fifo, encode, binary_content)
+            _run(path, loaded_at, write_fd, fifo, encode)
         os.close(write_fd)
-        self.pipe = open(read_fd, "rb", buffering=_PIPE_SIZE)  # noqa: SIM115 - closed in close()
+        self.pipe_fd = read_fd
 
     def messages(self) -> Iterator[Any]:
-        while (message := _receive(self.pipe)) is not None:
+        while (message := _receive(self.pipe_fd)) is not None:
             if isinstance(message, dict):
                 self.problems.extend(Problem(Path(p[0]), *p[1:]) for p in message["problems"])
                 self.sent = message["sent"]
@@ -124,7 +360,7 @@ class _Child:
             return
         if not self.finished:
             self.kill()
-        self.pipe.close()
+        os.close(self.pipe_fd)
         os.waitpid(self.pid, 0)
         self.reaped = True
         if not self.finished:
@@ -134,16 +370,9 @@ class _Child:
 
 
 def _run(
-    path: Path,
-    loaded_at: str,
-    pipe_fd: int,
-    fifo: str | None,
-    encode: Encode | None,
-    binary_content: bool,
+    path: Path, loaded_at: str, pipe_fd: int, fifo: str, encode: Encode
 ) -> None:  # pragma: no cover - runs in the child
-    """Validate the file, send or write its rows, then send the problems; never return."""
-    import gc
-
+    """Validate the file, write its rows into the named pipe, then send the problems."""
     gc.disable()  # the batches hold no cycles; collecting them costs a sixth of the time
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child quietly
     status = 1
@@ -151,9 +380,9 @@ def _run(
     sent = 0
     try:
         with open(pipe_fd, "wb", buffering=0) as pipe:
-            out = open(fifo, "wb", buffering=_PIPE_SIZE) if fifo else None  # noqa: SIM115
+            out: BinaryIO | None = open(fifo, "wb", buffering=_PIPE_SIZE)  # noqa: SIM115
             try:
-                for batch in read_rows(path, loaded_at, problems, binary_content):
+                for batch in read_rows(path, loaded_at, problems):
                     if len(problems) >= MAX_PROBLEMS:
                         break
                     if problems:
@@ -161,12 +390,10 @@ def _run(
                             out.close()  # the load has failed: let the server finish early
                             out = None
                         continue
-                    if out is not None and encode is not None:
+                    if out is not None:
                         out.write(encode(batch.rows))
                         sent += len(batch.rows)
                         _send(pipe, batch.position)
-                    else:
-                        _send(pipe, (batch.lines, batch.rows, batch.position))
             except BrokenPipeError:
                 pass  # the server stopped reading: the parent has its error
             except OSError as err:
@@ -184,16 +411,34 @@ def _run(
 
 
 def _send(pipe: BinaryIO, message: Any) -> None:
+    _send_fd(pipe.fileno(), message)
+
+
+def _send_fd(fd: int, message: Any) -> None:
     """Write one message with as few write calls as the pipe allows (usually one)."""
     data = marshal.dumps(message)
     view = memoryview(_HEADER.pack(len(data)) + data)
     while view:
-        view = view[os.write(pipe.fileno(), view) :]
+        view = view[os.write(fd, view) :]
 
 
-def _receive(pipe: BinaryIO) -> Any:
-    head = pipe.read(_HEADER.size)
-    if len(head) < _HEADER.size:
+def _receive(fd: int) -> Any:
+    """Read one message; None at the end of the pipe."""
+    head = _read_exactly(fd, _HEADER.size)
+    if head is None:
         return None
     (size,) = _HEADER.unpack(head)
-    return marshal.loads(pipe.read(size))
+    data = _read_exactly(fd, size)
+    return None if data is None else marshal.loads(data)
+
+
+def _read_exactly(fd: int, size: int) -> bytearray | None:
+    # Unbuffered, so that what the kernel holds is all that is unread (see pending()).
+    data = bytearray(size)
+    view = memoryview(data)
+    while view:
+        count = os.readv(fd, [view])
+        if count == 0:
+            return None
+        view = view[count:]
+    return data

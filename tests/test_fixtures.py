@@ -4,6 +4,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from postctl import db, fixtures
@@ -199,12 +201,33 @@ def test_header_only_loads_zero_rows(engine: Engine, tmp_path: Path) -> None:
     assert [r.rows for r in load(engine, write_csv(tmp_path, HEADER))] == [0]
 
 
-def test_file_that_is_not_utf8_is_an_error(engine: Engine, tmp_path: Path) -> None:
-    path = write_csv(tmp_path, (HEADER + "1,ok,a@b.c,\n2,caf\xe9,a@b.c,\n").encode("latin-1"))
-    with pytest.raises(FixtureError) as err:
-        load(engine, path)
-    assert err.value.problems[1].startswith(f"  {path}:3: not valid UTF-8")
-    assert rows(engine) == []
+def test_bytes_that_are_not_utf8_name_line_and_column(engine: Engine, tmp_path: Path) -> None:
+    data = HEADER.encode() + b"1,ok,a@b.c,\n2,caf\xe9,a@b.c,\n3,ok,\xff@b.c,\n4,fine,a@b.c,\n"
+    path = write_csv(tmp_path, data)
+    assert_rejected(
+        engine,
+        path,
+        f"{path}:3: column content: not valid UTF-8 (unexpected end of data) (value 'caf\ufffd')",
+        f"{path}:4: column author_email: not valid UTF-8 (invalid start byte) (value '\ufffd@b.c')",
+    )
+
+
+def test_a_character_split_between_two_contents_is_not_utf8(engine: Engine, tmp_path: Path) -> None:
+    # Together the two contents would spell "a中b": each must be checked on its own.
+    data = HEADER.encode() + b"1,a\xe4,a@b.c,\n2,\xb8\xadb,a@b.c,\n"
+    path = write_csv(tmp_path, data)
+    assert_rejected(
+        engine,
+        path,
+        f"{path}:2: column content: not valid UTF-8 (unexpected end of data) (value 'a\ufffd')",
+        f"{path}:3: column content: not valid UTF-8 (invalid start byte) (value '\ufffd\ufffdb')",
+    )
+
+
+def test_non_ascii_email_and_content_load_as_text(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, HEADER + "1,café 🚀,zoë@exämple.com,2018-10-03 12:30:00\n")
+    load(engine, path)
+    assert rows(engine) == [(1, "café 🚀", "zoë@exämple.com", datetime(2018, 10, 3, 12, 30))]
 
 
 def test_wrong_number_of_fields(engine: Engine, tmp_path: Path) -> None:
@@ -244,3 +267,84 @@ def test_overlong_content_is_rejected_before_the_database(engine: Engine, tmp_pa
     with pytest.raises(FixtureError, match=r":2: column content: longer than 65535 bytes"):
         load(engine, path)
     assert rows(engine) == []
+
+
+def _as_read(text: str) -> str:
+    """A value as the reader hands it over: its UTF-8 bytes, one character each.
+
+    A lone surrogate from \\udc80 up stands for a byte that is not UTF-8.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _mostly(common: st.SearchStrategy[str], *unusual: str) -> st.SearchStrategy[str]:
+    """Common values three times in four, so that whole batches of them come up."""
+    return st.one_of(common, common, common, st.sampled_from(unusual))
+
+
+# Values off the common path, by column, in COLUMNS order: some valid, some not.
+UNUSUAL = [
+    ["1000000000", "2147483647", "0", "07", "", " 1", "1\n2", "\u0661"],
+    ["", "a\nb", "x" * 65535, "x" * 65536, "caf\udce9"],
+    ["x" * 98 + "@b", "x" * 99 + "@b", "a@@b", "@b", "a b@c", "zoë@b.c", "a@b\nc@d", "a@b\t"],
+    ["2018-02-30 12:30:00", "0999-10-03 12:30:00", "2018-10-03T12:30:00", "2018-10-03 12:30"],
+]
+UNUSUAL[3] += ["2018-10-03 12:30:00\n", "\uff12\uff1018-10-03 12:30:00", ""]
+IDS = _mostly(st.integers(1, 999_999_999).map(str), *UNUSUAL[0])
+CONTENTS = _mostly(st.text(min_size=1, max_size=8), *UNUSUAL[1])
+EMAILS = _mostly(st.from_regex(r"[!-?A-~]{1,10}@[!-?A-~]{1,10}", fullmatch=True), *UNUSUAL[2])
+TIMES = _mostly(
+    st.datetimes(datetime(1000, 1, 1)).map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S")),
+    *UNUSUAL[3],
+)
+
+
+def _row_by_row(validator: fixtures.Validator, fields: list[list[str]]) -> list[fixtures.Row]:
+    """The rows the one-record-at-a-time checks keep."""
+    kept = []
+    for f in fields:
+        try:
+            row = validator.convert(f)
+            row[1].decode("utf-8")
+        except ValueError:
+            continue
+        kept.append(row)
+    return kept
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [(c, v) for c, values in enumerate(UNUSUAL) for v in values]
+)
+def test_column_checks_leave_unusual_values_to_the_row_checks(column: int, value: str) -> None:
+    validator = fixtures.Validator(Path("posts.csv"), list(fixtures.COLUMNS), "2020-01-01 00:00:00")
+    common = ["7", "안녕 🚀", "a@b.c", "2018-10-03 12:30:00"]
+    unusual = [*common[:column], value, *common[column + 1 :]]
+    fields = [[_as_read(v) for v in record] for record in (common, unusual)]
+    expected = _row_by_row(validator, fields)
+    assert validator._by_column(fields) in (None, expected)
+    assert validator.batch(fixtures.Records([2, 3], fields, 0), []).rows == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(IDS, CONTENTS, EMAILS, TIMES), max_size=4), st.permutations(range(4)))
+def test_column_checks_agree_with_the_row_by_row_checks(
+    records: list[tuple[str, str, str, str]], order: list[int]
+) -> None:
+    header = [fixtures.COLUMNS[i] for i in order]
+    fields = [[_as_read(record[i]) for i in order] for record in records]
+    validator = fixtures.Validator(Path("posts.csv"), header, "2020-01-01 00:00:00")
+    expected = _row_by_row(validator, fields)
+    by_column = validator._by_column(fields)
+    if by_column is not None:
+        assert by_column == expected == [validator.convert(f) for f in fields]
+    lines = list(range(2, len(fields) + 2))
+    problems: list[fixtures.Problem] = []
+    batch = validator.batch(fixtures.Records(lines, fields, 0), problems)
+    assert batch.rows == expected
+    assert len(problems) >= len(fields) - len(expected)
+
+
+def test_column_checks_take_the_common_values(tmp_path: Path) -> None:
+    validator = fixtures.Validator(tmp_path, list(fixtures.COLUMNS), "2020-01-01 00:00:00")
+    fields = [["7", _as_read("안녕 🚀"), "a@b.c", "2018-10-03 12:30:00"]]
+    assert validator._by_column(fields) == [(7, "안녕 🚀".encode(), "a@b.c", "2018-10-03 12:30:00")]

@@ -205,16 +205,16 @@ def test_lone_carriage_return_is_quoted_in_a_dump(engine: Engine, tmp_path: Path
 def test_special_characters_survive_every_write_path(
     db_url: str, tmp_path: Path, engine: Engine
 ) -> None:
-    content = "tab\there\\N back\\slash\nnew\r\nline \x00nul \\t trailing  "
+    content = "tab\there\\N back\\slash\nnew\r\nline \x00nul \\t café 🚀 한국어 trailing  "
     path = tmp_path / "posts.csv"
     with open(path, "w", encoding="utf-8", newline="") as out:
-        fixtures.write_rows([_Post(1, content, "x\\y@b.c", datetime(2018, 1, 2, 3, 4, 5))], out)
+        fixtures.write_rows([_Post(1, content, "x\\y@bö.c", datetime(2018, 1, 2, 3, 4, 5))], out)
     for make in (loading_engine, db.make_engine):
         eng = make(db_url)
         db.reset_db(eng)
         with db.transaction(eng) as conn:
             fixtures.load(conn, fixtures.find_files([path]))
-        assert table_rows(eng) == [(1, content, "x\\y@b.c", datetime(2018, 1, 2, 3, 4, 5))]
+        assert table_rows(eng) == [(1, content, "x\\y@bö.c", datetime(2018, 1, 2, 3, 4, 5))]
         eng.dispose()
 
 
