@@ -1,0 +1,124 @@
+"""Loading a file in spans, by a worker and the loading process, gives what one reader gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from postctl import db, fixtures, prefetch
+from postctl.errors import FixtureError
+from tests.conftest import table_rows, write_csv
+
+HEADER = "id,content,author_email,created_time\r\n"
+
+
+def load(engine: Engine, path: Path) -> tuple[list[tuple[object, ...]], list[str]]:
+    """Reset, load, and return the table's rows and the problems reported."""
+    db.reset_db(engine)
+    problems: list[str] = []
+    try:
+        with db.transaction(engine) as conn:
+            fixtures.load(conn, fixtures.find_files([path]))
+    except FixtureError as err:
+        problems = err.problems
+    return table_rows(engine), problems
+
+
+@pytest.fixture(params=["worker", "both"])
+def small_spans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans of a few records; the worker alone, or the worker and this process."""
+    monkeypatch.setattr(prefetch, "_SPAN_BYTES", 100)
+    monkeypatch.setattr(prefetch, "_SCAN_BYTES", 7)
+    monkeypatch.setattr(prefetch, "_LOW_WATER", 0 if request.param == "worker" else 1 << 30)
+
+
+def content(i: int) -> str:
+    return [f"plain {i}", 'a, "quoted" {i}', f"two\nlines {i}", f"crlf\r\n{i}"][i % 4].format(i=i)
+
+
+def tricky_rows(count: int) -> list[str]:
+    """Records with quoted commas, quotes and line breaks; every 7th id left to the database."""
+    records = []
+    for i in range(1, count + 1):
+        row_id = "" if i % 7 == 0 else str(i)
+        text = content(i) if i % 4 == 0 else '"' + content(i).replace('"', '""') + '"'
+        records.append(f"{row_id},{text},u{i}@example.com,2018-10-03 12:{i % 60:02d}:00\r\n")
+    return records
+
+
+def test_spans_load_the_same_rows_in_the_same_order(
+    engine: Engine, tmp_path: Path, small_spans: None
+) -> None:
+    path = write_csv(tmp_path, "\ufeff" + HEADER + "".join(tricky_rows(60)))
+    loaded, problems = load(engine, path)
+    assert problems == []
+    with pytest.MonkeyPatch.context() as whole:
+        whole.setattr(prefetch, "_SPAN_BYTES", 1 << 30)
+        assert load(engine, path) == (loaded, [])
+    # SQLite gives a row without id the largest id so far plus one: here its line's
+    # number, only if the rows were written in file order.
+    assert [r[:2] for r in loaded] == [(i, content(i)) for i in range(1, 61)]
+
+
+def test_problems_have_the_same_lines_in_any_span(
+    engine: Engine, tmp_path: Path, small_spans: None
+) -> None:
+    records = tricky_rows(80)
+    for at in (5, 33, 61, 77):
+        records[at] = records[at].replace("@example.com", "-at-example.com")
+    path = write_csv(tmp_path, HEADER + "".join(records))
+    loaded, problems = load(engine, path)
+    assert loaded == []
+    with pytest.MonkeyPatch.context() as whole:
+        whole.setattr(prefetch, "_SPAN_BYTES", 1 << 30)
+        assert load(engine, path) == ([], problems)
+    # Records 2 and 3 of every 4 take two lines each.
+    lines = [2 + sum(1 + (i % 4 >= 2) for i in range(1, at + 1)) for at in (5, 33, 61, 77)]
+    assert [p.split(": column")[0] for p in problems[1:]] == [f"  {path}:{n}" for n in lines]
+
+
+def test_at_most_twenty_problems_the_first_in_the_file(
+    engine: Engine, tmp_path: Path, small_spans: None
+) -> None:
+    bad = "".join(f"{i},,a@b.c,\n" for i in range(1, 41))
+    path = write_csv(tmp_path, HEADER + bad)
+    loaded, problems = load(engine, path)
+    assert loaded == []
+    assert problems[1:21] == [
+        f"  {path}:{line}: column content: must not be empty (value '')" for line in range(2, 22)
+    ]
+    assert problems[21:] == [f"  stopped after {fixtures.MAX_PROBLEMS} problems"]
+
+
+def test_a_quote_inside_an_unquoted_field_does_not_misplace_a_span(
+    engine: Engine, tmp_path: Path, small_spans: None
+) -> None:
+    # The stray quote makes the count odd: the next cut falls inside "two\nlines",
+    # the span before it ends inside quotes, and the rest is read in one piece.
+    rows = '1,a 5" screen,a@b.c,\n' + "".join(
+        f'{i},"two\nlines {i}",a@b.c,2018-10-03 12:30:00\n' for i in range(2, 30)
+    )
+    path = write_csv(tmp_path, HEADER + rows + "30,last,not-an-email,\n")
+    loaded, problems = load(engine, path)
+    assert loaded == []
+    assert problems[1:] == [
+        f"  {path}:59: column author_email: not an email address of the form local@domain"
+        " (value 'not-an-email')"
+    ]
+    fixed = write_csv(tmp_path, HEADER + rows)
+    loaded, problems = load(engine, fixed)
+    assert problems == []
+    assert [r[:2] for r in loaded[:2]] == [(1, 'a 5" screen'), (2, "two\nlines 2")]
+    assert len(loaded) == 29
+
+
+def test_malformed_csv_in_a_later_span_stops_there(
+    engine: Engine, tmp_path: Path, small_spans: None
+) -> None:
+    good = "".join(f"{i},post {i},a@b.c,\n" for i in range(1, 30))
+    path = write_csv(tmp_path, HEADER + good + '30,"bad"x,a@b.c,\n31,,a@b.c,\n')
+    loaded, problems = load(engine, path)
+    assert loaded == []
+    assert problems[1:] == [f"  {path}:31: malformed CSV: ',' expected after '\"'"]
