@@ -14,8 +14,10 @@ loader and postctl run --repeat times, interleaved, and the median counts: this
 machine's speed drifts with its neighbours' load. Memory is
 reported twice: max RSS, the largest single process (GNU time's %M, as the
 kernel counts it), and tree PSS, the peak of the summed proportional set size
-of the process and its children (postctl validates in a forked child), sampled
-every 10 ms. Then the memory check: postctl at N/10 rows against N rows.
+of the process and its children (postctl validates in a forked worker),
+sampled every 10 ms. Sampling reads /proc/PID/smaps_rollup, which costs the
+sampled processes time, so PSS is taken in runs of their own, not the timed
+ones. Then the memory check: postctl at N/10 rows against N rows.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ def main() -> None:
         natives.append(timed("native", args.rows, native_command(url, csv_file), env, url))
         postctls.append(timed("postctl", args.rows, postctl_command(csv_file), env, url))
     native, postctl = median(natives), median(postctls)
+    postctl.pss_mb = timed(
+        "postctl", args.rows, postctl_command(csv_file), env, url, pss=True
+    ).pss_mb
     orm_rows = min(args.rows, args.orm_rows)
     orm = timed("orm", orm_rows, orm_command(url, fixture(out, orm_rows)), env, url)
     if orm_rows < args.rows:
@@ -82,7 +87,8 @@ def main() -> None:
     print(f"ratio orm/native: {orm.seconds / native.seconds:.2f}")
 
     small_rows = max(args.rows // 10, 1)
-    small = timed("postctl", small_rows, postctl_command(fixture(out, small_rows)), env, url)
+    small_csv = fixture(out, small_rows)
+    small = timed("postctl", small_rows, postctl_command(small_csv), env, url, pss=True)
     print(
         f"memory: postctl max RSS {small.rss_mb:.0f} MB, tree PSS {small.pss_mb:.0f} MB "
         f"at {small_rows:,} rows; {postctl.rss_mb:.0f} MB, {postctl.pss_mb:.0f} MB "
@@ -155,8 +161,13 @@ def native_command(url: str, csv_file: Path) -> list[str]:
     return [*command, str(parsed.database), "-e", sql]
 
 
-def timed(name: str, rows: int, command: list[str], env: dict[str, str], url: str) -> Run:
-    """Reset the table, run the command, check it loaded every row; return time and memory."""
+def timed(
+    name: str, rows: int, command: list[str], env: dict[str, str], url: str, pss: bool = False
+) -> Run:
+    """Reset the table, run the command, check it loaded every row; return time and memory.
+
+    With pss, also sample the tree's PSS (and do not trust the time).
+    """
     reset = [sys.executable, "-m", "postctl", "reset-db", "--yes"]
     subprocess.run(reset, env=env, check=True, stdout=subprocess.DEVNULL)
     password = make_url(url).password
@@ -167,17 +178,19 @@ def timed(name: str, rows: int, command: list[str], env: dict[str, str], url: st
         timer = ["/usr/bin/time", "-f", "%M", "-o", report.name]
         started = time.perf_counter()
         process = subprocess.Popen(timer + command, env=child_env, stdout=subprocess.DEVNULL)
-        sampler = RssSampler(process.pid)
+        sampler = RssSampler(process.pid) if pss else None
         code = process.wait()
         seconds = time.perf_counter() - started
-        sampler.stop()
+        if sampler is not None:
+            sampler.stop()
         max_rss_kb = int(report.read().split()[-1])
     if code != 0:
         sys.exit(f"{name} failed with exit code {code}: {' '.join(command)}")
     loaded = count(url)
     if loaded != rows:
         sys.exit(f"{name} loaded {loaded} rows, expected {rows}")
-    return Run(name, rows, seconds, max_rss_kb / 1024, sampler.peak_kb / 1024)
+    pss_mb = sampler.peak_kb / 1024 if sampler is not None else float("nan")
+    return Run(name, rows, seconds, max_rss_kb / 1024, pss_mb)
 
 
 def count(url: str) -> int:
@@ -238,9 +251,13 @@ def table(runs: list[Run], native: Run) -> None:
     for r in runs:
         line = (
             f"{r.name:<28} {r.rows:>10,} {r.seconds:>9.2f} {r.rate:>10,.0f} "
-            f"{r.seconds / native.seconds:>9.2f}x {r.rss_mb:>6.0f} MB {r.pss_mb:>6.0f} MB"
+            f"{r.seconds / native.seconds:>9.2f}x {r.rss_mb:>6.0f} MB {_mb(r.pss_mb):>9}"
         )
         print(line + (f"  ({r.note})" if r.note else ""))
+
+
+def _mb(value: float) -> str:
+    return "-" if value != value else f"{value:.0f} MB"  # NaN: not measured
 
 
 def mask(url: str) -> str:

@@ -28,6 +28,7 @@ import struct
 import sys
 import termios
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
@@ -57,7 +58,6 @@ _HEADER = struct.Struct("<Q")
 _PIPE_SIZE = 1 << 20
 _SPAN_BYTES = 1 << 19  # CSV per span: its rows fit the pipe, so a worker can finish it
 _AHEAD = 4  # spans planned ahead of the one being written
-_LOW_WATER = _PIPE_SIZE // 4  # unread rows from the worker below which this process helps
 _SCAN_BYTES = 1 << 16
 
 
@@ -88,6 +88,8 @@ class _Pool:
         self.worker = _Worker(self.validator, self.failed)
         self.queue: deque[tuple[_Worker | None, Span]] = deque()  # None: this process's
         self.given = 0  # spans the worker has and this process has not read back
+        self.idle = 0.0  # seconds spent waiting for the worker, not yet made up for
+        self.span_seconds = 0.0  # what the last span validated here took
 
     def batches(self, problems: list[Problem]) -> Iterator[Batch]:
         line = 1  # where the next span starts
@@ -114,12 +116,14 @@ class _Pool:
                 return
 
     def _validate_here(self, span: Span, found: list[Problem]) -> Generator[Batch, None, int]:
+        started = time.perf_counter()
         line = span.first_line
         for records in read_records(self.path, found, span):
             yield self.validator.batch(records, found)
             line = records.next_line
             if len(found) >= MAX_PROBLEMS:
                 break
+        self.span_seconds = time.perf_counter() - started
         return line
 
     def _read_back(
@@ -127,7 +131,15 @@ class _Pool:
     ) -> Generator[Batch, None, int]:
         """Yield a span's batches from the worker, its line numbers made absolute."""
         shift = line - 1  # the worker numbers a span's lines from 1
-        while isinstance(message := worker.receive(), tuple):
+        while True:
+            if worker.pending():
+                message = worker.receive()
+            else:  # this process is about to wait: count how long
+                started = time.perf_counter()
+                message = worker.receive()
+                self.idle += time.perf_counter() - started
+            if not isinstance(message, tuple):
+                break
             lines, rows, position = message
             yield Batch([n + shift for n in lines] if shift else lines, rows, position)
         self.given -= 1
@@ -140,20 +152,28 @@ class _Pool:
         return int(message["next_line"]) + shift
 
     def _hand_out(self) -> bool:
-        """Plan the spans ahead: the worker's unless this process is about to wait for it."""
+        """Plan the spans ahead: the worker's, unless this process has had to wait for it."""
         while len(self.queue) < _AHEAD:
             span = next(self.spans, None)
             if span is None:
                 break
-            # An empty pipe with spans still given means the worker is the slower
-            # one: this process takes the span itself, and spends no time waiting.
-            if self.given >= _AHEAD // 2 and self.worker.pending() < _LOW_WATER:
+            if self._helps():
+                self.idle -= self.span_seconds
                 self.queue.append((None, span))
             else:
                 self.worker.give(Span(span.start, span.end, 1))
                 self.queue.append((self.worker, span))
                 self.given += 1
         return bool(self.queue)
+
+    def _helps(self) -> bool:
+        """Tell whether to take the next span here rather than give it to the worker.
+
+        Waiting for rows means the worker is the slower one: once this process
+        has waited as long as a span takes it, it takes one itself, and spends
+        that time working instead. The worker always keeps one to work on.
+        """
+        return self.given > 0 and self.idle >= self.span_seconds
 
     def _stopped_early(self) -> Problem:
         return Problem(self.path, None, None, None, "the validating process stopped early")

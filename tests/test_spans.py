@@ -31,7 +31,8 @@ def small_spans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """Spans of a few records; the worker alone, or the worker and this process."""
     monkeypatch.setattr(prefetch, "_SPAN_BYTES", 100)
     monkeypatch.setattr(prefetch, "_SCAN_BYTES", 7)
-    monkeypatch.setattr(prefetch, "_LOW_WATER", 0 if request.param == "worker" else 1 << 30)
+    helps = (lambda pool: False) if request.param == "worker" else (lambda pool: pool.given > 0)
+    monkeypatch.setattr(prefetch._Pool, "_helps", helps)
 
 
 def content(i: int) -> str:
