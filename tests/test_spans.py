@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from postctl import db, fixtures, prefetch
@@ -123,3 +128,68 @@ def test_malformed_csv_in_a_later_span_stops_there(
     loaded, problems = load(engine, path)
     assert loaded == []
     assert problems[1:] == [f"  {path}:31: malformed CSV: ',' expected after '\"'"]
+
+
+def csv_module_records(text: str) -> tuple[list[list[str]], list[int], int] | None:
+    """What the csv module reads from text: records, their lines, the next line; None: error."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records, lines, line = [], [], 1
+    try:
+        for fields in reader:
+            records.append(fields)
+            lines.append(line)
+            line = reader.line_num + 1
+    except csv.Error:
+        return None
+    return records, lines, line
+
+
+FIELD = st.text(st.sampled_from([*'ab,"\n\r\x00é']), max_size=5)
+RECORD = st.tuples(
+    st.lists(FIELD, max_size=4),
+    st.lists(st.booleans(), min_size=4, max_size=4),  # quote this field?
+    st.sampled_from(["\n", "\r\n", "", "\r"]),
+)
+
+
+def render(record: tuple[list[str], list[bool], str]) -> str:
+    fields, quoting, end = record
+    cells = [
+        f'"{f.replace(chr(34), chr(34) * 2)}"' if q else f
+        for f, q in zip(fields, quoting, strict=False)
+    ]
+    return ",".join(cells) + end
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(RECORD, max_size=8))
+def test_splitting_gives_what_the_csv_module_gives(records: list[Any]) -> None:
+    text = "".join(map(render, records))
+    split = fixtures._split_records(text, 1)
+    if split is None:
+        return
+    assert (split.fields, split.lines, split.next_line) == csv_module_records(text)
+
+
+def test_splitting_takes_common_records(tmp_path: Path) -> None:
+    text = 'id,"a, ""b""\r\nc",x@y.z,\r\n7,plain,x@y.z,2018-10-03 12:30:00\r\n\r\n'
+    split = fixtures._split_records(text, 10)
+    assert split is not None
+    assert (split.fields, split.lines, split.next_line) == (
+        [["id", 'a, "b"\r\nc', "x@y.z", ""], ["7", "plain", "x@y.z", "2018-10-03 12:30:00"], []],
+        [10, 12, 13],
+        14,
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'a"b,"c\n",x"\n',  # a literal quote, then quotes that the csv module pairs otherwise
+        '1,"open\n',  # ends inside quotes
+        "a\rb\n",  # a carriage return that ends a line on its own
+        "a\x00b\n",
+    ],
+)
+def test_splitting_leaves_what_it_cannot_match_to_the_csv_module(text: str) -> None:
+    assert fixtures._split_records(text, 1) is None
