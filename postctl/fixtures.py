@@ -243,9 +243,13 @@ def read_records(path: Path, problems: list[Problem], span: Span = WHOLE_FILE) -
 
     The file is streamed; a record's line is where it starts, so a quoted
     field that spans lines is reported where it begins. A span that does not
-    reach the end of the file raises CutShort if it ends inside a quoted field.
+    reach the end of the file raises CutShort if it ends inside a quoted field,
+    before yielding any of it: none of its records may be used then.
     """
-    if span.start > 0 and span.end is not None:  # a worker's span: try splitting it first
+    if span.end is None:
+        yield from _csv_records(path, problems, span)
+        return
+    if span.start > 0:  # try splitting it first
         with open(path, "rb") as raw:
             raw.seek(span.start)
             text = raw.read(span.end - span.start).decode(_READ_AS)
@@ -253,6 +257,10 @@ def read_records(path: Path, problems: list[Problem], span: Span = WHOLE_FILE) -
         if split is not None:
             yield from _in_batches(split, span.end)
             return
+    yield from list(_csv_records(path, problems, span))  # a span is small
+
+
+def _csv_records(path: Path, problems: list[Problem], span: Span) -> Iterator[Records]:
     with _open_csv(path, span) as (tell, reader):
         base = span.first_line - 1
         try:

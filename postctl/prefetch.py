@@ -402,7 +402,7 @@ def _run(
         with open(pipe_fd, "wb", buffering=0) as pipe:
             out: BinaryIO | None = open(fifo, "wb", buffering=_PIPE_SIZE)  # noqa: SIM115
             try:
-                for batch in read_rows(path, loaded_at, problems):
+                for batch in _by_span(path, loaded_at, problems):
                     if len(problems) >= MAX_PROBLEMS:
                         break
                     if problems:
@@ -428,6 +428,24 @@ def _run(
         pass
     finally:
         os._exit(status)
+
+
+def _by_span(
+    path: Path, loaded_at: str, problems: list[Problem]
+) -> Iterator[Batch]:  # pragma: no cover - runs in the child
+    """Yield the file's batches as read_rows does, span by span: most spans split faster."""
+    validator = Validator(path, check_header(path) or COLUMNS, loaded_at)
+    line = 1
+    for span in _spans(path):
+        try:
+            for records in read_records(path, problems, Span(span.start, span.end, line)):
+                yield validator.batch(records, problems)
+                line = records.next_line
+        except CutShort:  # not a record boundary: read the rest in one piece
+            yield from read_rows(path, loaded_at, problems, Span(span.start, None, line))
+            return
+        if any(p.reason.startswith(MALFORMED) for p in problems):
+            return
 
 
 def _send(pipe: BinaryIO, message: Any) -> None:

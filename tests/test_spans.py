@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,20 @@ def load(engine: Engine, path: Path) -> tuple[list[tuple[object, ...]], list[str
     return table_rows(engine), problems
 
 
+@pytest.fixture(params=[False, True], ids=["inserts", "load-data"])
+def engine(request: pytest.FixtureRequest, db_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database; on MariaDB, one that loads with LOAD DATA LOCAL too."""
+    eng = db.make_engine(db_url, must_exist=False, local_infile=request.param)
+    db.reset_db(eng)
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture(params=["worker", "both"])
 def small_spans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Spans of a few records; the worker alone, or the worker and this process."""
     monkeypatch.setattr(prefetch, "_SPAN_BYTES", 100)
+    monkeypatch.setattr(fixtures, "BATCH_SIZE", 2)  # spans of several batches
     monkeypatch.setattr(prefetch, "_SCAN_BYTES", 7)
     helps = (lambda pool: False) if request.param == "worker" else (lambda pool: pool.given > 0)
     monkeypatch.setattr(prefetch._Pool, "_helps", helps)
