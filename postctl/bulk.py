@@ -53,10 +53,10 @@ _LOAD_DATA = (
     "FIELDS TERMINATED BY '\\t' ENCLOSED BY '' ESCAPED BY '\\\\' "
     "LINES TERMINATED BY '\\n' STARTING BY '' ({columns})"
 )
-# LOAD DATA's escapes for the characters that would end a field or a line.
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+# LOAD DATA's escapes for the characters that would end a field or a line,
+# the escape character first.
+_ESCAPES = [(b"\\", b"\\\\"), (b"\t", b"\\t"), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\0", b"\\0")]
 _NULL = "\\N"
-_SPECIAL = re.compile(r"[\\\t\n\r\0]")
 _INFO = re.compile(r"Records: (\d+)\s+Deleted: (\d+)\s+Skipped: (\d+)\s+Warnings: (\d+)")
 _DUPLICATE = re.compile(r"Duplicate entry '(\d+)' for key")
 
@@ -253,16 +253,21 @@ def _duplicate_lines(path: Path, ids: set[int], existing: set[int]) -> list[Prob
 def _tsv(rows: list[Row]) -> bytes:
     """Render rows in LOAD DATA's default format: tab-separated, backslash escapes, UTF-8."""
     # Built as Latin-1 text, one character per byte: content stays the bytes it came as.
-    return "".join(map(_tsv_line, rows)).encode("latin-1")
+    lines: list[str] = []
+    add = lines.append
+    for row_id, data, email, created in rows:
+        # Five byte searches (memchr) cost less than one regex or translate pass.
+        if b"\\" in data or b"\t" in data or b"\n" in data or b"\r" in data or b"\0" in data:
+            data = _escaped(data)
+        if not email.isascii() or not email.isprintable() or "\\" in email:
+            email = _escaped(email.encode("utf-8")).decode("latin-1")
+        add(
+            f"{_NULL if row_id is None else row_id}\t{data.decode('latin-1')}\t{email}\t{created}\n"
+        )
+    return "".join(lines).encode("latin-1")
 
 
-def _tsv_line(row: Row) -> str:
-    row_id, data, email, created = row
-    content = data.decode("latin-1")
-    if _SPECIAL.search(content):
-        content = content.translate(_ESCAPES)
-    if not email.isascii():
-        email = email.encode("utf-8").decode("latin-1")
-    if _SPECIAL.search(email):
-        email = email.translate(_ESCAPES)
-    return f"{_NULL if row_id is None else row_id}\t{content}\t{email}\t{created}\n"
+def _escaped(data: bytes) -> bytes:
+    for special, escape in _ESCAPES:
+        data = data.replace(special, escape)
+    return data
