@@ -1,15 +1,17 @@
-"""Read and validate a fixture file in forked child processes while this one writes.
+"""Read and validate a fixture file in a forked child process while this one writes.
 
 CSV parsing and validation cost more than SQLite's own work, and with the GIL
-only other processes get other cores. For SQLite, two workers take turns at
-spans of the file, each about a batch long and cut where a line ends outside
-quotes (found by counting quote characters), and send back validated rows;
-this process writes them in file order. A span that turns out not to end on a
-record boundary (a stray quote in an unquoted field fools the count) is
-noticed when it is parsed, and the rest of the file is then read here, in one
-piece. For MariaDB's LOAD DATA one child writes the rows itself, in the
-server's format, into a named pipe the server reads; this process then only
-waits for the server.
+only another process gets another core. For SQLite, the file is cut into
+spans of about a batch, each ending where a line ends outside quotes (found
+by counting quote characters). A forked worker validates spans and sends back
+their rows; this process writes them in file order, and validates a span
+itself whenever it has waited for the worker as long as that takes. A span
+that turns out not to end on a record boundary (a stray quote in an unquoted
+field fools the count) is noticed when it is parsed, before any of its rows
+are used, and the rest of the file is then read here, in one piece. For
+MariaDB's LOAD DATA one child reads the file by spans, and writes the rows
+itself, in the server's format, into a named pipe the server reads; this
+process then only waits for the server.
 
 Messages go down pipes in marshal format: rows (a tuple), a progress
 position (an int), and the problems found (a dict).
