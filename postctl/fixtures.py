@@ -261,6 +261,7 @@ def read_records(path: Path, problems: list[Problem], span: Span = WHOLE_FILE) -
 
 
 def _csv_records(path: Path, problems: list[Problem], span: Span) -> Iterator[Records]:
+    """Yield the records of a span (or the rest of the file) as the csv module reads them."""
     with _open_csv(path, span) as (tell, reader):
         base = span.first_line - 1
         try:
