@@ -560,10 +560,10 @@ def _report_row(
 
 
 def validated(path: Path, loaded_at: str, problems: list[Problem]) -> Iterator[Batch]:
-    """Yield the file's valid batches; stop yielding (keep validating) after a problem.
+    """Yield the file's valid batches in file order, adding its problems.
 
-    Where the platform can fork, a child process reads and validates while
-    this one writes: CSV parsing and validation cost about as much as the
+    Where the platform can fork, a forked worker shares the reading and
+    validating with this process (see prefetch): they cost more than the
     inserts, and with the GIL only a second process gets a second core.
     """
     check_header(path)

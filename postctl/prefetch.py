@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from postctl.fixtures import (
     COLUMNS,
@@ -149,8 +149,7 @@ class _Pool:
             raise EOFError
         if message["cut"]:
             raise CutShort
-        for path, at, *rest in message["problems"]:
-            found.append(Problem(Path(path), None if at is None else at + shift, *rest))
+        found.extend(_from_wire(message["problems"], shift))
         return int(message["next_line"]) + shift
 
     def _hand_out(self) -> bool:
@@ -269,13 +268,22 @@ def _work(
     validator: Validator, task_fd: int, out_fd: int, failed: mmap.mmap
 ) -> None:  # pragma: no cover - runs in a worker
     """Validate each span given, send its rows and then its problems; never return."""
-    gc.disable()  # the batches hold no cycles; collecting them costs a sixth of the time
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the worker quietly
-    status = 1
-    try:
+
+    def work() -> None:
         with open(out_fd, "wb", buffering=0) as out:
             while (task := _receive(task_fd)) is not None:
                 _send(out, _validate_span(validator, Span(*task), out, failed))
+
+    _live_as_child(work)
+
+
+def _live_as_child(body: Callable[[], None]) -> NoReturn:  # pragma: no cover - in a child
+    """Run body as a forked child's whole life: exit 0 if it returns, 1 if it raises."""
+    gc.disable()  # the batches hold no cycles; collecting them costs a sixth of the time
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child quietly
+    status = 1
+    try:
+        body()
         status = 0
     except BaseException:  # interrupted, or the reader went away: the parent reports
         pass
@@ -300,8 +308,7 @@ def _validate_span(
         return {"cut": True}
     except OSError as err:
         problems.append(Problem(validator.path, None, None, None, f"cannot read: {err}"))
-    found = [(str(p.path), p.line, p.column, p.value, p.reason) for p in problems]
-    return {"cut": False, "problems": found, "next_line": line}
+    return {"cut": False, "problems": _to_wire(problems), "next_line": line}
 
 
 class Feed:
@@ -367,7 +374,7 @@ class _Child:
     def messages(self) -> Iterator[Any]:
         while (message := _receive(self.pipe_fd)) is not None:
             if isinstance(message, dict):
-                self.problems.extend(Problem(Path(p[0]), *p[1:]) for p in message["problems"])
+                self.problems.extend(_from_wire(message["problems"]))
                 self.sent = message["sent"]
                 self.finished = True
                 return
@@ -395,12 +402,10 @@ def _run(
     path: Path, loaded_at: str, pipe_fd: int, fifo: str, encode: Encode
 ) -> None:  # pragma: no cover - runs in the child
     """Validate the file, write its rows into the named pipe, then send the problems."""
-    gc.disable()  # the batches hold no cycles; collecting them costs a sixth of the time
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child quietly
-    status = 1
-    problems: list[Problem] = []
-    sent = 0
-    try:
+
+    def run() -> None:
+        problems: list[Problem] = []
+        sent = 0
         with open(pipe_fd, "wb", buffering=0) as pipe:
             out: BinaryIO | None = open(fifo, "wb", buffering=_PIPE_SIZE)  # noqa: SIM115
             try:
@@ -423,13 +428,22 @@ def _run(
             if out is not None:
                 with contextlib.suppress(BrokenPipeError):
                     out.close()
-            found = [(str(p.path), p.line, p.column, p.value, p.reason) for p in problems]
-            _send(pipe, {"problems": found[:MAX_PROBLEMS], "sent": sent})
-        status = 0
-    except BaseException:  # interrupted, or the reader went away: the parent reports
-        pass
-    finally:
-        os._exit(status)
+            _send(pipe, {"problems": _to_wire(problems[:MAX_PROBLEMS]), "sent": sent})
+
+    _live_as_child(run)
+
+
+def _to_wire(problems: list[Problem]) -> list[tuple[Any, ...]]:
+    """Turn problems into what marshal can send."""
+    return [(str(p.path), p.line, p.column, p.value, p.reason) for p in problems]
+
+
+def _from_wire(found: list[tuple[Any, ...]], shift: int = 0) -> list[Problem]:
+    """Turn sent problems back, their line numbers moved on by shift."""
+    return [
+        Problem(Path(path), None if line is None else line + shift, *rest)
+        for path, line, *rest in found
+    ]
 
 
 def _by_span(

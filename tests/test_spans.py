@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,3 +205,26 @@ def test_splitting_takes_common_records(tmp_path: Path) -> None:
 )
 def test_splitting_leaves_what_it_cannot_match_to_the_csv_module(text: str) -> None:
     assert fixtures._split_records(text, 1) is None
+
+
+def test_a_worker_that_dies_fails_the_load(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def die(*_args: object) -> None:
+        os._exit(1)
+
+    monkeypatch.setattr(prefetch, "_SPAN_BYTES", 100)
+    monkeypatch.setattr(prefetch._Pool, "_helps", lambda pool: False)
+    monkeypatch.setattr(prefetch, "_validate_span", die)  # the worker forks with this
+    path = write_csv(tmp_path, HEADER + "".join(tricky_rows(20)))
+    eng = db.make_engine(db_url, must_exist=False)  # without LOAD DATA: the worker's path
+    try:
+        assert load(eng, path) == (
+            [],
+            [
+                "cannot load fixtures, nothing was loaded:",
+                f"  {path}: the validating process stopped early",
+            ],
+        )
+    finally:
+        eng.dispose()
