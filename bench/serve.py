@@ -38,7 +38,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
 
-from postctl import db, serve
+from postctl import db, queries, schema, serve
 
 DEFAULT_URL = "mysql+mysqldb://root@127.0.0.1:3306/postctl_bench?charset=utf8mb4"
 BATCH = 5000
@@ -98,13 +98,13 @@ def load_rows(url: str, rows: int) -> None:
     engine = db.make_engine(url, must_exist=False)
     try:
         with db.transaction(engine) as conn:
-            present = db.count_rows(conn)
+            present = queries.count_rows(conn)
     except db.DatabaseError:
         present = -1
     if present == rows:
         print(f"{db.mask_url(url)} already holds {rows} posts")
         return
-    db.reset_db(engine)
+    schema.reset_db(engine)
     start = datetime(2018, 1, 1)
     rng = random.Random(42)
     with db.transaction(engine) as conn:
@@ -118,7 +118,7 @@ def load_rows(url: str, rows: int) -> None:
                 }
                 for i in range(first, min(first + BATCH, rows + 1))
             ]
-            conn.execute(db.post.insert(), batch)
+            conn.execute(schema.post.insert(), batch)
     engine.dispose()
     print(f"loaded {rows} posts into {db.mask_url(url)}")
 

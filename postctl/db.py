@@ -1,72 +1,30 @@
-"""The SQLAlchemy layer: engine, schema, queries and reset.
+"""Connecting to the database: URLs, engines, transactions and one-line errors.
 
-The CLI and the web app use SQLAlchemy Core here rather than the ORM: importing
-and configuring the ORM costs more start-up time than a whole `show-post` may
-take, and a Core select is what a request needs. A typed ORM model over the same
-table lives in `postctl.models` for scripts that want one.
+The CLI and the web app use SQLAlchemy Core rather than the ORM: importing and
+configuring the ORM costs more start-up time than a whole `show-post` may take,
+and a Core select is what a request needs. The table is in `postctl.schema`,
+the queries in `postctl.queries`; a typed ORM model over the same table lives
+in `postctl.models` for scripts that want one.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    Row,
-    String,
-    Table,
-    Text,
-    bindparam,
-    create_engine,
-    event,
-    func,
-    inspect,
-    make_url,
-    select,
-    text,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
-from postctl.errors import DatabaseError, NotFoundError
+from postctl.errors import DatabaseError
 
 CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answers
-LOCK_WAIT_TIMEOUT = 5  # seconds reset-db waits for another connection's table lock
 MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
-EMAIL_MAX = 100
-ID_MAX = 2**31 - 1  # MySQL signed INT, the id column's type
 
 T = TypeVar("T")
-
-metadata = MetaData()
-
-post = Table(
-    "post",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("content", Text, nullable=False),
-    Column("author_email", String(EMAIL_MAX), nullable=False),
-    Column("created_time", DateTime, nullable=False, server_default=func.now()),
-    mysql_engine="InnoDB",
-    mysql_charset="utf8mb4",
-    mysql_collate="utf8mb4_unicode_ci",
-)
-
-# Built once: constructing a select and its cache key costs more per request
-# than the query itself takes on a warm server.
-_POST_BY_ID = select(post).where(post.c.id == bindparam("post_id"))
 
 # MySQL error numbers worth a specific hint.
 _MYSQL_HINTS = {
@@ -270,7 +228,7 @@ def describe_error(engine: Engine, err: sa_exc.DBAPIError) -> str:
     """Turn a driver error into one actionable line naming the masked URL."""
     orig = err.orig
     args: tuple[Any, ...] = getattr(orig, "args", ())
-    code = _mysql_code(err)
+    code = mysql_code(err)
     reason = str(args[1]) if code is not None and len(args) > 1 else str(orig)
     reason = reason.strip().splitlines()[0] if reason.strip() else type(orig).__name__
     hint = _MYSQL_HINTS.get(code) if code is not None else _sqlite_hint(reason)
@@ -288,178 +246,7 @@ def _sqlite_hint(reason: str) -> str | None:
     return None
 
 
-def get_post(conn: Connection, post_id: int) -> Row[Any]:
-    """Return the post with this id, or raise NotFoundError."""
-    if not 1 <= post_id <= ID_MAX:
-        raise NotFoundError(f"post {post_id} not found")
-    row = conn.execute(_POST_BY_ID, {"post_id": post_id}).first()
-    if row is None:
-        raise NotFoundError(f"post {post_id} not found")
-    return row
-
-
-def ping(conn: Connection) -> None:
-    """Check that the database answers and holds the post table."""
-    conn.execute(select(post.c.id).limit(1)).all()
-
-
-def stream_rows(conn: Connection, table_name: str, chunk: int = 10_000) -> Iterator[Row[Any]]:
-    """Yield every row of a table ordered by id, fetched in chunks, never all at once."""
-    table = metadata.tables[table_name]
-    streaming = conn.execution_options(stream_results=True, yield_per=chunk)
-    yield from streaming.execute(select(table).order_by(table.c.id))
-
-
-def count_rows(conn: Connection) -> int:
-    """Return how many posts there are."""
-    return int(conn.execute(select(func.count()).select_from(post)).scalar_one())
-
-
-def reset_db(engine: Engine) -> list[str]:
-    """Drop and recreate every table; return the names of the tables created."""
-    try:
-        with engine.connect() as conn:
-            if is_mysql(engine.url):
-                # DROP TABLE waits for other sessions' metadata locks, by default
-                # for a day; fail in seconds and name the blocker instead.
-                conn.execute(text(f"SET SESSION lock_wait_timeout = {LOCK_WAIT_TIMEOUT}"))
-            try:
-                metadata.drop_all(conn)
-                metadata.create_all(conn)
-                conn.commit()
-            except sa_exc.OperationalError as err:
-                if is_mysql(engine.url) and _mysql_code(err) == 1205:
-                    raise DatabaseError(_lock_message(conn, engine)) from None
-                raise
-    except sa_exc.DBAPIError as err:
-        raise DatabaseError(describe_error(engine, err)) from None
-    return list(metadata.tables)
-
-
-def _mysql_code(err: sa_exc.DBAPIError) -> int | None:
+def mysql_code(err: sa_exc.DBAPIError) -> int | None:
     """Return the MySQL error number a driver error carries first, if any."""
     args: tuple[Any, ...] = getattr(err.orig, "args", ())
     return args[0] if args and isinstance(args[0], int) else None
-
-
-def _lock_message(conn: Connection, engine: Engine) -> str:
-    """Describe which other connections may hold the lock reset-db waited for."""
-    conn.rollback()
-    rows = conn.execute(
-        text(
-            "SELECT id, user, host, command, time FROM information_schema.processlist "
-            "WHERE id <> CONNECTION_ID() AND db = DATABASE() ORDER BY time DESC"
-        )
-    ).all()
-    who = ", ".join(
-        f"connection {r.id} ({r.user}@{r.host}, {r.command} for {r.time}s)" for r in rows
-    )
-    return (
-        f"{mask_url(engine.url)}: gave up after {LOCK_WAIT_TIMEOUT}s waiting for a lock on "
-        f"the tables; another session holds them open (an unfinished transaction?): "
-        f"{who or 'unknown'}. Finish or kill it and try again"
-    )
-
-
-def now() -> datetime:
-    """Return the current time to the second, as DATETIME columns store it."""
-    return datetime.now().replace(microsecond=0)
-
-
-def list_posts(
-    conn: Connection,
-    *,
-    limit: int,
-    offset: int = 0,
-    author: str | None = None,
-    since: datetime | None = None,
-) -> list[Row[Any]]:
-    """Return posts newest first, optionally by one author or from a time on."""
-    query = select(post).order_by(post.c.created_time.desc(), post.c.id.desc())
-    if author is not None:
-        query = query.where(post.c.author_email == author)
-    if since is not None:
-        query = query.where(post.c.created_time >= since)
-    return list(conn.execute(query.limit(limit).offset(offset)).all())
-
-
-@dataclass
-class CheckReport:
-    """What `check` found: problems to fix, facts that are fine, and row counts."""
-
-    problems: list[str] = field(default_factory=list)
-    facts: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-def check(conn: Connection) -> CheckReport:
-    """Compare the live schema with the model and, on MySQL, the connection settings."""
-    report = CheckReport()
-    existing = set(inspect(conn).get_table_names())
-    for table in metadata.tables.values():
-        if table.name not in existing:
-            report.problems.append(
-                f"table {table.name} is missing; run `postctl reset-db` to create it"
-            )
-            continue
-        _check_columns(conn, table, report)
-        report.counts[table.name] = int(
-            conn.execute(select(func.count()).select_from(table)).scalar_one()
-        )
-    if conn.dialect.name in ("mysql", "mariadb"):
-        _check_mysql(conn, existing, report)
-    return report
-
-
-def _type_text(conn: Connection, type_: Any) -> str:
-    """Render a column type comparably: MySQL's INT display width means nothing."""
-    rendered = str(type_.compile(dialect=conn.dialect)).split(" ")[0].upper()
-    return re.sub(r"^(INT|INTEGER)(\(\d+\))?$", "INTEGER", rendered)
-
-
-def _check_columns(conn: Connection, table: Table, report: CheckReport) -> None:
-    live = {c["name"]: c for c in inspect(conn).get_columns(table.name)}
-    fix = "run `postctl reset-db` to recreate the table (this deletes its rows)"
-    for column in table.columns:
-        found = live.pop(column.name, None)
-        if found is None:
-            report.problems.append(f"{table.name}.{column.name} is missing; {fix}")
-            continue
-        want, have = _type_text(conn, column.type), _type_text(conn, found["type"])
-        if want != have:
-            report.problems.append(f"{table.name}.{column.name} is {have}, expected {want}; {fix}")
-        # SQLite reports an INTEGER PRIMARY KEY as nullable; no key can be NULL anyway.
-        if not column.primary_key and bool(found["nullable"]) != bool(column.nullable):
-            expected = "NULL" if column.nullable else "NOT NULL"
-            report.problems.append(f"{table.name}.{column.name} should be {expected}; {fix}")
-    for extra in live:
-        report.problems.append(f"{table.name}.{extra} is not in the model; {fix}")
-    if not any(p.startswith(f"{table.name}.") for p in report.problems):
-        report.facts.append(f"table {table.name} matches the model")
-
-
-def _check_mysql(conn: Connection, existing: set[str], report: CheckReport) -> None:
-    sql_mode = str(conn.execute(text("SELECT @@SESSION.sql_mode")).scalar_one())
-    if "STRICT_ALL_TABLES" in sql_mode or "STRICT_TRANS_TABLES" in sql_mode:
-        report.facts.append("strict SQL mode is on")
-    else:
-        report.problems.append(f"strict SQL mode is off ({sql_mode or 'empty'})")
-    charset = str(conn.execute(text("SELECT @@character_set_client")).scalar_one())
-    if charset == "utf8mb4":
-        report.facts.append("the connection uses utf8mb4")
-    else:
-        report.problems.append(f"the connection uses {charset}, not utf8mb4")
-    rows = conn.execute(
-        text(
-            "SELECT table_name, column_name, character_set_name "
-            "FROM information_schema.columns WHERE table_schema = DATABASE() "
-            "AND character_set_name IS NOT NULL"
-        )
-    ).all()
-    for table_name, column_name, column_charset in rows:
-        if table_name in existing and table_name in metadata.tables and column_charset != "utf8mb4":
-            report.problems.append(
-                f"{table_name}.{column_name} uses {column_charset}, not utf8mb4 "
-                f"(Korean and emoji would fail); ALTER TABLE {table_name} CONVERT TO "
-                "CHARACTER SET utf8mb4, or run `postctl reset-db`"
-            )

@@ -1,6 +1,6 @@
 """A typed ORM model over postctl's `post` table, for scripts that want the ORM.
 
-postctl's own commands use the Core table in `postctl.db` (the ORM costs more
+postctl's own commands use the Core table in `postctl.schema` (the ORM costs more
 start-up time than a command may take); this maps the very same Table object,
 so the two can never disagree about the schema.
 """
@@ -11,17 +11,17 @@ from datetime import datetime
 
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
-from postctl import db
+from postctl import schema
 
 
 class Base(DeclarativeBase):
-    metadata = db.metadata
+    metadata = schema.metadata
 
 
 class Post(Base):
     """One post."""
 
-    __table__ = db.post
+    __table__ = schema.post
 
     id: Mapped[int]
     content: Mapped[str]

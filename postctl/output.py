@@ -6,11 +6,14 @@ HTTP API both call `post_json`.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
+
+from postctl.rules import COLUMNS
 
 FORMATS = ("table", "json", "csv")
 # A subset of tabulate's formats that read well in a terminal and in docs.
@@ -25,7 +28,7 @@ TABLE_STYLES = (
     "rst",
     "orgtbl",
 )
-FIELDS = ("id", "content", "author_email", "created_time")
+FIELDS = COLUMNS
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -88,8 +91,27 @@ def _cell(value: Any) -> str:
 
 
 def _csv(posts: Sequence[Any]) -> str:
-    from postctl.fixtures import write_rows
-
     out = io.StringIO()
     write_rows(posts, out)
     return out.getvalue().rstrip("\n")
+
+
+def write_rows(rows: Iterable[Any], out: IO[str], columns: Sequence[str] = COLUMNS) -> None:
+    """Write rows (objects with the column attributes) as fixture CSV with a header.
+
+    The csv module quotes a field with a line feed but not one with a lone
+    carriage return, which a reader then takes for a line end; such a row is
+    written with every field quoted.
+    """
+    writer = csv.writer(out, lineterminator="\n")
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(columns)
+    for row in rows:
+        values = [
+            format_datetime(v) if isinstance(v, datetime) else v
+            for v in (getattr(row, c) for c in columns)
+        ]
+        if any(isinstance(v, str) and "\r" in v for v in values):
+            quoted.writerow(values)
+        else:
+            writer.writerow(values)

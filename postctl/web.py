@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from postctl import __version__, config, db, openapi, output
+from postctl import __version__, config, db, openapi, output, queries
 from postctl.errors import DatabaseError, NotFoundError
 
 if TYPE_CHECKING:
@@ -75,13 +75,13 @@ def healthz() -> Response:
 
 @api.get("/readyz")
 def readyz() -> Response:
-    db.read(engine_of(current_app).get(), db.ping)
+    db.read(engine_of(current_app).get(), queries.ping)
     return json_response({"status": "ready"})
 
 
 @api.get("/post/<int:post_id>")
 def show_post(post_id: int) -> Response:
-    post = db.read(engine_of(current_app).get(), lambda conn: db.get_post(conn, post_id))
+    post = db.read(engine_of(current_app).get(), lambda conn: queries.get_post(conn, post_id))
     return json_response(output.post_json(post))
 
 
@@ -105,8 +105,10 @@ def openapi_document() -> Response:
 
 
 def _page(conn: Connection, page: int, per_page: int) -> tuple[int, list[Any]]:
-    total = db.count_rows(conn)
-    return total, db.list_posts(conn, limit=per_page, offset=(page - 1) * per_page) if total else []
+    total = queries.count_rows(conn)
+    if not total:
+        return total, []
+    return total, queries.list_posts(conn, limit=per_page, offset=(page - 1) * per_page)
 
 
 def _int_arg(name: str, default: int, maximum: int) -> int:

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from postctl import db
+from postctl import db, schema
 from postctl.cli import cli
 
 TEST_URL_VAR = "POSTCTL_TEST_DATABASE_URL"
@@ -58,7 +58,7 @@ def db_url(tmp_path: Path, server_url: str | None) -> str:
 def engine(db_url: str) -> Iterator[Engine]:
     """An engine on a freshly reset database."""
     eng = db.make_engine(db_url, must_exist=False)
-    db.reset_db(eng)
+    schema.reset_db(eng)
     yield eng
     eng.dispose()
 
@@ -97,4 +97,4 @@ def write_csv(directory: Path, content: str | bytes, name: str = "posts.csv") ->
 def table_rows(engine: Engine) -> list[tuple[object, ...]]:
     """Every post as a tuple, ordered by id."""
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(db.post.select().order_by(db.post.c.id))]
+        return [tuple(r) for r in conn.execute(schema.post.select().order_by(schema.post.c.id))]

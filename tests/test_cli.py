@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from postctl import cli as cli_module
+from postctl.commands import base
 from tests.conftest import REPO, Run, table_rows, write_csv
 
 POST_1_TABLE = (
@@ -66,7 +66,7 @@ def test_show_post_csv_is_fixture_format(loaded: Engine, run: Run) -> None:
 
 def test_show_missing_post_exits_3_with_one_line(loaded: Engine, run: Run) -> None:
     result = run("show-post", "99")
-    assert result.exit_code == cli_module.EXIT_NOT_FOUND == 3
+    assert result.exit_code == base.EXIT_NOT_FOUND == 3
     assert result.stdout == ""
     assert result.stderr == "Error: post 99 not found\n"
 
@@ -101,7 +101,7 @@ def test_reset_db_refuses_without_yes_and_without_terminal(
 
     before = table_rows(loaded)
     result = run("reset-db")
-    assert result.exit_code == cli_module.EXIT_REFUSED == 4
+    assert result.exit_code == base.EXIT_REFUSED == 4
     assert result.stderr == (
         f"Error: refusing to reset {mask_url(db_url)}, nothing changed: "
         "no terminal to confirm on; pass --yes\n"
@@ -113,7 +113,7 @@ def test_reset_db_refuses_without_yes_and_without_terminal(
 def test_reset_db_asks_on_a_terminal(
     loaded: Engine, run: Run, monkeypatch: pytest.MonkeyPatch, answer: str, code: int
 ) -> None:
-    monkeypatch.setattr(cli_module, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(base, "_stdin_is_tty", lambda: True)
     before = table_rows(loaded)
     result = run("reset-db", input=answer)
     assert result.exit_code == code, result.output

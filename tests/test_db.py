@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, insert, text
 
-from postctl import db
+from postctl import db, queries, schema
 from postctl.errors import DatabaseError, NotFoundError
 from tests.conftest import table_rows
 
@@ -23,35 +23,35 @@ def test_mask_url_of_garbage_reveals_nothing() -> None:
 
 def test_reset_db_creates_empty_post_table(engine: Engine) -> None:
     with db.transaction(engine) as conn:
-        assert db.count_rows(conn) == 0
+        assert queries.count_rows(conn) == 0
 
 
 def test_reset_db_restarts_ids_at_one(engine: Engine) -> None:
     row = {"content": "x", "author_email": "a@b.c"}
     with db.transaction(engine) as conn:
-        conn.execute(insert(db.post), [row, row, row])
-    assert db.reset_db(engine) == ["post"]
+        conn.execute(insert(schema.post), [row, row, row])
+    assert schema.reset_db(engine) == ["post"]
     with db.transaction(engine) as conn:
-        conn.execute(insert(db.post), [row])
-        assert [r.id for r in conn.execute(db.post.select())] == [1]
+        conn.execute(insert(schema.post), [row])
+        assert [r.id for r in conn.execute(schema.post.select())] == [1]
 
 
 def test_created_time_defaults_to_now(engine: Engine) -> None:
     with db.transaction(engine) as conn:
-        conn.execute(insert(db.post), [{"content": "x", "author_email": "a@b.c"}])
-        created = db.get_post(conn, 1).created_time
+        conn.execute(insert(schema.post), [{"content": "x", "author_email": "a@b.c"}])
+        created = queries.get_post(conn, 1).created_time
     assert created.year >= 2024
 
 
 def test_get_post_missing_raises_not_found(engine: Engine) -> None:
     with db.transaction(engine) as conn, pytest.raises(NotFoundError, match="post 7 not found"):
-        db.get_post(conn, 7)
+        queries.get_post(conn, 7)
 
 
 @pytest.mark.parametrize("post_id", [0, -1, 2**31, 10**20])
 def test_get_post_outside_id_range_is_not_found(engine: Engine, post_id: int) -> None:
     with db.transaction(engine) as conn, pytest.raises(NotFoundError):
-        db.get_post(conn, post_id)
+        queries.get_post(conn, post_id)
 
 
 def test_missing_schema_says_run_reset_db(db_url: str) -> None:
@@ -62,7 +62,7 @@ def test_missing_schema_says_run_reset_db(db_url: str) -> None:
         pytest.raises(DatabaseError, match="run `postctl reset-db` first"),
         db.transaction(eng) as conn,
     ):
-        db.get_post(conn, 1)
+        queries.get_post(conn, 1)
     eng.dispose()
 
 
@@ -129,7 +129,7 @@ def test_mysql_strict_mode_rejects_overlong_values(mysql_url: str, engine: Engin
     with engine.connect() as conn:
         assert "STRICT_ALL_TABLES" in conn.execute(text("SELECT @@SESSION.sql_mode")).scalar_one()
     with pytest.raises(DatabaseError, match="Data too long"), db.transaction(engine) as conn:
-        conn.execute(insert(db.post), [{"content": "x", "author_email": "a" * 101}])
+        conn.execute(insert(schema.post), [{"content": "x", "author_email": "a" * 101}])
     assert table_rows(engine) == []
 
 
@@ -141,7 +141,7 @@ def test_mysql_connection_survives_being_killed(mysql_url: str, engine: Engine) 
         other.execute(text(f"KILL {int(conn_id)}"))
     killer.dispose()
     with db.transaction(engine) as conn:  # pre-ping replaces the dead pooled connection
-        assert db.count_rows(conn) == 0
+        assert queries.count_rows(conn) == 0
         assert conn.execute(text("SELECT CONNECTION_ID()")).scalar_one() != conn_id
 
 
@@ -163,16 +163,16 @@ def test_mysql_reset_db_does_not_hang_on_a_locked_table(mysql_url: str, engine: 
         assert holding.wait(10)
         start = time.monotonic()
         with pytest.raises(DatabaseError) as err:
-            db.reset_db(engine)
+            schema.reset_db(engine)
         elapsed = time.monotonic() - start
     finally:
         release.set()
         thread.join()
         blocker.dispose()
-    assert elapsed < db.LOCK_WAIT_TIMEOUT + 5
+    assert elapsed < schema.LOCK_WAIT_TIMEOUT + 5
     message = str(err.value)
     assert "waiting for a lock" in message and "connection " in message, message
-    db.reset_db(engine)  # works again once the other session is gone
+    schema.reset_db(engine)  # works again once the other session is gone
 
 
 def test_missing_driver_is_named() -> None:

@@ -7,7 +7,7 @@ import click
 import pytest
 from sqlalchemy import Engine, text
 
-from postctl import __version__, db
+from postctl import __version__, db, queries
 from postctl.cli import cli
 from tests.conftest import Run
 
@@ -43,7 +43,7 @@ def test_list_posts_since_offset_and_csv(loaded: Engine, run: Run) -> None:
 
 def test_list_posts_pure_function_filters(loaded: Engine) -> None:
     with db.transaction(loaded) as conn:
-        posts = db.list_posts(conn, limit=10, since=datetime(2018, 10, 6))
+        posts = queries.list_posts(conn, limit=10, since=datetime(2018, 10, 6))
     assert [p.id for p in posts] == [5, 4]
 
 

@@ -8,16 +8,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from postctl import db, fixtures
+from postctl import db
 from postctl.errors import FixtureError
+from postctl.fixtures import records
+from postctl.fixtures.files import find_files
+from postctl.fixtures.load import load as load_fixtures
+from postctl.fixtures.records import Records
+from postctl.fixtures.report import MAX_PROBLEMS, LoadResult, Problem
+from postctl.fixtures.validate import Validator
+from postctl.rules import COLUMNS, Row
 from tests.conftest import REPO, write_csv
 
 HEADER = "id,content,author_email,created_time\n"
 
 
-def load(engine: Engine, *paths: Path) -> list[fixtures.LoadResult]:
+def load(engine: Engine, *paths: Path) -> list[LoadResult]:
     with db.transaction(engine) as conn:
-        return fixtures.load(conn, fixtures.find_files(paths))
+        return load_fixtures(conn, find_files(paths))
 
 
 def rows(engine: Engine) -> list[tuple[object, ...]]:
@@ -129,9 +136,9 @@ def test_reports_every_problem_up_to_the_limit(engine: Engine, tmp_path: Path) -
     with pytest.raises(FixtureError) as err:
         load(engine, path)
     problems = err.value.problems
-    assert len(problems) == 1 + fixtures.MAX_PROBLEMS + 1
+    assert len(problems) == 1 + MAX_PROBLEMS + 1
     assert problems[1] == f"  {path}:2: column content: must not be empty (value '')"
-    assert problems[-1] == f"  stopped after {fixtures.MAX_PROBLEMS} problems"
+    assert problems[-1] == f"  stopped after {MAX_PROBLEMS} problems"
 
 
 def test_line_numbers_count_lines_inside_quoted_fields(engine: Engine, tmp_path: Path) -> None:
@@ -165,7 +172,7 @@ def test_id_already_in_table_loads_nothing(engine: Engine, tmp_path: Path) -> No
 def test_duplicate_across_batches_is_found(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fixtures, "BATCH_SIZE", 2)
+    monkeypatch.setattr(records, "BATCH_SIZE", 2)
     path = write_csv(tmp_path, HEADER + "1,a,a@b.c,\n2,b,a@b.c,\n3,c,a@b.c,\n1,d,a@b.c,\n")
     with pytest.raises(FixtureError, match=r":5: column id: duplicate id"):
         load(engine, path)
@@ -241,20 +248,20 @@ def test_second_file_bad_leaves_first_unloaded(engine: Engine, tmp_path: Path) -
     other.mkdir()
     bad = write_csv(other, HEADER + "2,b,not-an-email,\n", "posts.csv")
     with pytest.raises(FixtureError), db.transaction(engine) as conn:
-        fixtures.load(conn, fixtures.find_files([good, bad]))
+        load_fixtures(conn, find_files([good, bad]))
     assert rows(engine) == []
 
 
 def test_find_files_expands_directory_and_names_tables(tmp_path: Path) -> None:
     write_csv(tmp_path, HEADER, "posts.csv")
     (tmp_path / "notes.txt").write_text("ignored")
-    assert fixtures.find_files([tmp_path]) == [(tmp_path / "posts.csv", "post")]
+    assert find_files([tmp_path]) == [(tmp_path / "posts.csv", "post")]
 
 
 def test_find_files_reports_unknown_table_and_missing_path(tmp_path: Path) -> None:
     stray = write_csv(tmp_path, HEADER, "comments.csv")
     with pytest.raises(FixtureError) as err:
-        fixtures.find_files([stray, tmp_path / "nope.csv"])
+        find_files([stray, tmp_path / "nope.csv"])
     assert err.value.problems == [
         f"{stray}: no table for this file name; expected posts.csv",
         f"{tmp_path / 'nope.csv'}: no such file or directory",
@@ -299,7 +306,7 @@ TIMES = _mostly(
 )
 
 
-def _row_by_row(validator: fixtures.Validator, fields: list[list[str]]) -> list[fixtures.Row]:
+def _row_by_row(validator: Validator, fields: list[list[str]]) -> list[Row]:
     """The rows the one-record-at-a-time checks keep."""
     kept = []
     for f in fields:
@@ -316,13 +323,13 @@ def _row_by_row(validator: fixtures.Validator, fields: list[list[str]]) -> list[
     ("column", "value"), [(c, v) for c, values in enumerate(UNUSUAL) for v in values]
 )
 def test_column_checks_leave_unusual_values_to_the_row_checks(column: int, value: str) -> None:
-    validator = fixtures.Validator(Path("posts.csv"), list(fixtures.COLUMNS), "2020-01-01 00:00:00")
+    validator = Validator(Path("posts.csv"), list(COLUMNS), "2020-01-01 00:00:00")
     common = ["7", "안녕 🚀", "a@b.c", "2018-10-03 12:30:00"]
     unusual = [*common[:column], value, *common[column + 1 :]]
     fields = [[_as_read(v) for v in record] for record in (common, unusual)]
     expected = _row_by_row(validator, fields)
     assert validator._by_column(fields) in (None, expected)
-    assert validator.batch(fixtures.Records([2, 3], fields, 0), []).rows == expected
+    assert validator.batch(Records([2, 3], fields, 0), []).rows == expected
 
 
 @settings(max_examples=400, deadline=None)
@@ -330,21 +337,21 @@ def test_column_checks_leave_unusual_values_to_the_row_checks(column: int, value
 def test_column_checks_agree_with_the_row_by_row_checks(
     records: list[tuple[str, str, str, str]], order: list[int]
 ) -> None:
-    header = [fixtures.COLUMNS[i] for i in order]
+    header = [COLUMNS[i] for i in order]
     fields = [[_as_read(record[i]) for i in order] for record in records]
-    validator = fixtures.Validator(Path("posts.csv"), header, "2020-01-01 00:00:00")
+    validator = Validator(Path("posts.csv"), header, "2020-01-01 00:00:00")
     expected = _row_by_row(validator, fields)
     by_column = validator._by_column(fields)
     if by_column is not None:
         assert by_column == expected == [validator.convert(f) for f in fields]
     lines = list(range(2, len(fields) + 2))
-    problems: list[fixtures.Problem] = []
-    batch = validator.batch(fixtures.Records(lines, fields, 0), problems)
+    problems: list[Problem] = []
+    batch = validator.batch(Records(lines, fields, 0), problems)
     assert batch.rows == expected
     assert len(problems) >= len(fields) - len(expected)
 
 
 def test_column_checks_take_the_common_values(tmp_path: Path) -> None:
-    validator = fixtures.Validator(tmp_path, list(fixtures.COLUMNS), "2020-01-01 00:00:00")
+    validator = Validator(tmp_path, list(COLUMNS), "2020-01-01 00:00:00")
     fields = [["7", _as_read("안녕 🚀"), "a@b.c", "2018-10-03 12:30:00"]]
     assert validator._by_column(fields) == [(7, "안녕 🚀".encode(), "a@b.c", "2018-10-03 12:30:00")]

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from postctl import cli as cli_module
-from postctl import db, fixtures
+from postctl import db, output, schema
+from postctl.commands import base, data
 from postctl.errors import FixtureError
+from postctl.fixtures.dump import dump
+from postctl.fixtures.files import find_files
+from postctl.fixtures.load import load as load_fixtures
 from tests.conftest import REPO, Run, table_rows, write_csv
 
 HEADER = "id,content,author_email,created_time\n"
@@ -63,7 +66,7 @@ def test_replace_refuses_without_yes_and_terminal(
     before = table_rows(loaded)
     path = write_csv(tmp_path, HEADER + "7,seven,a@b.c,\n")
     result = run("load-fixtures", "--replace", str(path))
-    assert result.exit_code == cli_module.EXIT_REFUSED
+    assert result.exit_code == base.EXIT_REFUSED
     assert result.stderr == (
         f"Error: refusing to replace post in {db.mask_url(db_url)}, nothing changed: "
         "no terminal to confirm on; pass --yes\n"
@@ -80,7 +83,7 @@ def test_replace_asks_on_a_terminal(
     answer: str,
     code: int,
 ) -> None:
-    monkeypatch.setattr(cli_module, "_stdin_is_tty", lambda: True)
+    monkeypatch.setattr(base, "_stdin_is_tty", lambda: True)
     before = table_rows(loaded)
     path = write_csv(tmp_path, HEADER + "7,seven,a@b.c,\n")
     result = run("load-fixtures", "--replace", "--quiet", str(path), input=answer)
@@ -194,9 +197,9 @@ def test_dump_then_reset_then_load_gives_the_same_database(
 def test_lone_carriage_return_is_quoted_in_a_dump(engine: Engine, tmp_path: Path) -> None:
     path = write_csv(tmp_path, HEADER + '1,"a\rb",a@b.c,2018-10-03 12:30:00\n')
     with db.transaction(engine) as conn:
-        fixtures.load(conn, fixtures.find_files([path]))
+        load_fixtures(conn, find_files([path]))
     with db.transaction(engine) as conn:
-        fixtures.dump(conn, tmp_path / "out")
+        dump(conn, tmp_path / "out")
     assert (tmp_path / "out" / "posts.csv").read_bytes() == (
         HEADER + '"1","a\rb","a@b.c","2018-10-03 12:30:00"\n'
     ).encode()
@@ -208,12 +211,12 @@ def test_special_characters_survive_every_write_path(
     content = "tab\there\\N back\\slash\nnew\r\nline \x00nul \\t café 🚀 한국어 trailing  "
     path = tmp_path / "posts.csv"
     with open(path, "w", encoding="utf-8", newline="") as out:
-        fixtures.write_rows([_Post(1, content, "x\\y@bö.c", datetime(2018, 1, 2, 3, 4, 5))], out)
+        output.write_rows([_Post(1, content, "x\\y@bö.c", datetime(2018, 1, 2, 3, 4, 5))], out)
     for make in (loading_engine, db.make_engine):
         eng = make(db_url)
-        db.reset_db(eng)
+        schema.reset_db(eng)
         with db.transaction(eng) as conn:
-            fixtures.load(conn, fixtures.find_files([path]))
+            load_fixtures(conn, find_files([path]))
         assert table_rows(eng) == [(1, content, "x\\y@bö.c", datetime(2018, 1, 2, 3, 4, 5))]
         eng.dispose()
 
@@ -228,11 +231,11 @@ class _Post:
 
 def test_sqlite_datetimes_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
     eng = db.make_engine(f"sqlite:///{tmp_path / 'stored.db'}", must_exist=False)
-    db.reset_db(eng)
+    schema.reset_db(eng)
     with db.transaction(eng) as conn:
-        fixtures.load(conn, fixtures.find_files([REPO / "fixtures"]))
+        load_fixtures(conn, find_files([REPO / "fixtures"]))
         conn.execute(
-            db.post.insert().values(
+            schema.post.insert().values(
                 id=9, content="c", author_email="a@b.c", created_time=datetime(2018, 10, 3, 12, 30)
             )
         )
@@ -244,17 +247,15 @@ def test_sqlite_datetimes_are_stored_as_sqlalchemy_stores_them(tmp_path: Path) -
 
 def test_load_data_path_reports_duplicates_by_line(mysql_url: str, tmp_path: Path) -> None:
     eng = loading_engine(mysql_url)
-    db.reset_db(eng)
+    schema.reset_db(eng)
     with db.transaction(eng) as conn:
-        first = fixtures.load(
-            conn, fixtures.find_files([write_csv(tmp_path, HEADER + "5,a,a@b.c,\n")])
-        )
+        first = load_fixtures(conn, find_files([write_csv(tmp_path, HEADER + "5,a,a@b.c,\n")]))
     assert first[0].method == "load data"
     path = write_csv(
         tmp_path, HEADER + "6,b,a@b.c,\n5,c,a@b.c,\n7,d,a@b.c,\n6,e,a@b.c,\n", "post.csv"
     )
     with pytest.raises(FixtureError) as err, db.transaction(eng) as conn:
-        fixtures.load(conn, fixtures.find_files([path]))
+        load_fixtures(conn, find_files([path]))
     assert err.value.problems == [
         "cannot load fixtures, nothing was loaded:",
         f"  {path}:3: column id: duplicate id (already in the table or on an earlier line) "
@@ -262,9 +263,9 @@ def test_load_data_path_reports_duplicates_by_line(mysql_url: str, tmp_path: Pat
         f"  {path}:5: column id: duplicate id (also on an earlier line) (value '6')",
     ]
     assert [r[0] for r in table_rows(eng)] == [5]
-    db.reset_db(eng)  # into an empty table LOAD DATA runs without a savepoint
+    schema.reset_db(eng)  # into an empty table LOAD DATA runs without a savepoint
     with pytest.raises(FixtureError) as err, db.transaction(eng) as conn:
-        fixtures.load(conn, fixtures.find_files([path]))
+        load_fixtures(conn, find_files([path]))
     assert err.value.problems == [
         "cannot load fixtures, nothing was loaded:",
         f"  {path}:5: column id: duplicate id (also on an earlier line) (value '6')",
@@ -275,9 +276,9 @@ def test_load_data_path_reports_duplicates_by_line(mysql_url: str, tmp_path: Pat
 
 def test_mysql_falls_back_when_local_infile_is_off(mysql_url: str, tmp_path: Path) -> None:
     eng = db.make_engine(mysql_url)  # the client does not allow LOAD DATA LOCAL
-    db.reset_db(eng)
+    schema.reset_db(eng)
     with db.transaction(eng) as conn:
-        results = fixtures.load(conn, fixtures.find_files([REPO / "fixtures"]))
+        results = load_fixtures(conn, find_files([REPO / "fixtures"]))
     assert [(r.rows, r.method) for r in results] == [(5, "executemany")]
     assert len(table_rows(eng)) == 5
     eng.dispose()
@@ -293,7 +294,7 @@ def test_bad_row_at_the_end_of_a_long_file_loads_nothing(
         pytest.raises(FixtureError, match=r":30002: column author_email"),
         db.transaction(eng) as conn,
     ):
-        fixtures.load(conn, fixtures.find_files([path]))
+        load_fixtures(conn, find_files([path]))
     assert table_rows(engine) == []
     eng.dispose()
 
@@ -307,7 +308,7 @@ def test_progress_bar_only_when_stderr_is_a_terminal(
     result = run("load-fixtures", str(path))
     assert result.exit_code == 0, result.output
     assert re.fullmatch(summary(5000, path), result.stderr), result.stderr
-    monkeypatch.setattr(cli_module, "_stderr_is_tty", lambda: True)
+    monkeypatch.setattr(data, "_stderr_is_tty", lambda: True)
     result = run("load-fixtures", "--replace", "--yes", str(path))
     assert result.exit_code == 0, result.output
     # Click draws the bar itself only on a real terminal; elsewhere, its label.

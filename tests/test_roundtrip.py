@@ -14,7 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from postctl import db, fixtures
+from postctl import db, output, rules, schema
+from postctl.fixtures.dump import dump
+from postctl.fixtures.files import find_files
+from postctl.fixtures.load import load as load_fixtures
 from tests.conftest import table_rows
 
 # Printable characters other than "@": an email's local part and domain.
@@ -62,7 +65,7 @@ def emails(draw: st.DrawFn) -> str:
 POSTS = st.lists(
     st.builds(
         SimpleNamespace,
-        id=st.integers(1, db.ID_MAX),
+        id=st.integers(1, rules.ID_MAX),
         content=CONTENT,
         author_email=emails(),
         created_time=st.datetimes(datetime(1000, 1, 1), datetime(9999, 12, 31, 23, 59, 59)).map(
@@ -83,14 +86,14 @@ def loader(db_url: str) -> Iterator[Engine]:
 
 
 def reset_and_load(engine: Engine, directory: Path) -> None:
-    db.reset_db(engine)
+    schema.reset_db(engine)
     with db.transaction(engine) as conn:
-        fixtures.load(conn, fixtures.find_files([directory]))
+        load_fixtures(conn, find_files([directory]))
 
 
-def dump(engine: Engine, directory: Path) -> bytes:
+def dump_bytes(engine: Engine, directory: Path) -> bytes:
     with db.transaction(engine) as conn:
-        fixtures.dump(conn, directory)
+        dump(conn, directory)
     return (directory / "posts.csv").read_bytes()
 
 
@@ -103,12 +106,12 @@ def test_dump_reset_load_dump_is_byte_identical(loader: Engine, posts: list[Any]
         first, second, third = (Path(tmp) / name for name in ("first", "second", "third"))
         first.mkdir()
         with open(first / "posts.csv", "w", encoding="utf-8", newline="") as out:
-            fixtures.write_rows(posts, out)
+            output.write_rows(posts, out)
         reset_and_load(loader, first)
         assert table_rows(loader) == [
             (p.id, p.content, p.author_email, p.created_time) for p in posts
         ]
-        dumped = dump(loader, second)
+        dumped = dump_bytes(loader, second)
         assert dumped == (first / "posts.csv").read_bytes()
         reset_and_load(loader, second)
-        assert dump(loader, third) == dumped
+        assert dump_bytes(loader, third) == dumped

@@ -14,8 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from postctl import db, fixtures, prefetch
+from postctl import db, schema
 from postctl.errors import FixtureError
+from postctl.fixtures import pool
+from postctl.fixtures import records as reading
+from postctl.fixtures.files import find_files
+from postctl.fixtures.load import load as load_fixtures
+from postctl.fixtures.report import MAX_PROBLEMS
 from tests.conftest import table_rows, write_csv
 
 HEADER = "id,content,author_email,created_time\r\n"
@@ -23,11 +28,11 @@ HEADER = "id,content,author_email,created_time\r\n"
 
 def load(engine: Engine, path: Path) -> tuple[list[tuple[object, ...]], list[str]]:
     """Reset, load, and return the table's rows and the problems reported."""
-    db.reset_db(engine)
+    schema.reset_db(engine)
     problems: list[str] = []
     try:
         with db.transaction(engine) as conn:
-            fixtures.load(conn, fixtures.find_files([path]))
+            load_fixtures(conn, find_files([path]))
     except FixtureError as err:
         problems = err.problems
     return table_rows(engine), problems
@@ -37,7 +42,7 @@ def load(engine: Engine, path: Path) -> tuple[list[tuple[object, ...]], list[str
 def engine(request: pytest.FixtureRequest, db_url: str) -> Iterator[Engine]:
     """An engine on a fresh database; on MariaDB, one that loads with LOAD DATA LOCAL too."""
     eng = db.make_engine(db_url, must_exist=False, local_infile=request.param)
-    db.reset_db(eng)
+    schema.reset_db(eng)
     yield eng
     eng.dispose()
 
@@ -45,11 +50,11 @@ def engine(request: pytest.FixtureRequest, db_url: str) -> Iterator[Engine]:
 @pytest.fixture(params=["worker", "both"])
 def small_spans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Spans of a few records; the worker alone, or the worker and this process."""
-    monkeypatch.setattr(prefetch, "_SPAN_BYTES", 100)
-    monkeypatch.setattr(fixtures, "BATCH_SIZE", 2)  # spans of several batches
-    monkeypatch.setattr(prefetch, "_SCAN_BYTES", 7)
+    monkeypatch.setattr(reading, "SPAN_BYTES", 100)
+    monkeypatch.setattr(reading, "BATCH_SIZE", 2)  # spans of several batches
+    monkeypatch.setattr(reading, "SCAN_BYTES", 7)
     helps = (lambda pool: False) if request.param == "worker" else (lambda pool: pool.given > 0)
-    monkeypatch.setattr(prefetch._Pool, "_helps", helps)
+    monkeypatch.setattr(pool._Pool, "_helps", helps)
 
 
 def content(i: int) -> str:
@@ -73,7 +78,7 @@ def test_spans_load_the_same_rows_in_the_same_order(
     loaded, problems = load(engine, path)
     assert problems == []
     with pytest.MonkeyPatch.context() as whole:
-        whole.setattr(prefetch, "_SPAN_BYTES", 1 << 30)
+        whole.setattr(reading, "SPAN_BYTES", 1 << 30)
         assert load(engine, path) == (loaded, [])
     # SQLite gives a row without id the largest id so far plus one: here its line's
     # number, only if the rows were written in file order.
@@ -90,7 +95,7 @@ def test_problems_have_the_same_lines_in_any_span(
     loaded, problems = load(engine, path)
     assert loaded == []
     with pytest.MonkeyPatch.context() as whole:
-        whole.setattr(prefetch, "_SPAN_BYTES", 1 << 30)
+        whole.setattr(reading, "SPAN_BYTES", 1 << 30)
         assert load(engine, path) == ([], problems)
     # Records 2 and 3 of every 4 take two lines each.
     lines = [2 + sum(1 + (i % 4 >= 2) for i in range(1, at + 1)) for at in (5, 33, 61, 77)]
@@ -107,7 +112,7 @@ def test_at_most_twenty_problems_the_first_in_the_file(
     assert problems[1:21] == [
         f"  {path}:{line}: column content: must not be empty (value '')" for line in range(2, 22)
     ]
-    assert problems[21:] == [f"  stopped after {fixtures.MAX_PROBLEMS} problems"]
+    assert problems[21:] == [f"  stopped after {MAX_PROBLEMS} problems"]
 
 
 def test_a_quote_inside_an_unquoted_field_does_not_misplace_a_span(
@@ -177,7 +182,7 @@ def render(record: tuple[list[str], list[bool], str]) -> str:
 @given(st.lists(RECORD, max_size=8))
 def test_splitting_gives_what_the_csv_module_gives(records: list[Any]) -> None:
     text = "".join(map(render, records))
-    split = fixtures._split_records(text, 1)
+    split = reading._split_records(text, 1)
     if split is None:
         return
     assert (split.fields, split.lines, split.next_line) == csv_module_records(text)
@@ -185,7 +190,7 @@ def test_splitting_gives_what_the_csv_module_gives(records: list[Any]) -> None:
 
 def test_splitting_takes_common_records(tmp_path: Path) -> None:
     text = 'id,"a, ""b""\r\nc",x@y.z,\r\n7,plain,x@y.z,2018-10-03 12:30:00\r\n\r\n'
-    split = fixtures._split_records(text, 10)
+    split = reading._split_records(text, 10)
     assert split is not None
     assert (split.fields, split.lines, split.next_line) == (
         [["id", 'a, "b"\r\nc', "x@y.z", ""], ["7", "plain", "x@y.z", "2018-10-03 12:30:00"], []],
@@ -204,7 +209,7 @@ def test_splitting_takes_common_records(tmp_path: Path) -> None:
     ],
 )
 def test_splitting_leaves_what_it_cannot_match_to_the_csv_module(text: str) -> None:
-    assert fixtures._split_records(text, 1) is None
+    assert reading._split_records(text, 1) is None
 
 
 def test_a_worker_that_dies_fails_the_load(
@@ -213,9 +218,9 @@ def test_a_worker_that_dies_fails_the_load(
     def die(*_args: object) -> None:
         os._exit(1)
 
-    monkeypatch.setattr(prefetch, "_SPAN_BYTES", 100)
-    monkeypatch.setattr(prefetch._Pool, "_helps", lambda pool: False)
-    monkeypatch.setattr(prefetch, "_validate_span", die)  # the worker forks with this
+    monkeypatch.setattr(reading, "SPAN_BYTES", 100)
+    monkeypatch.setattr(pool._Pool, "_helps", lambda pool: False)
+    monkeypatch.setattr(pool, "_validate_span", die)  # the worker forks with this
     path = write_csv(tmp_path, HEADER + "".join(tricky_rows(20)))
     eng = db.make_engine(db_url, must_exist=False)  # without LOAD DATA: the worker's path
     try:

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, text
 
-from postctl import __version__, db, openapi
+from postctl import __version__, db, openapi, queries, schema
 from postctl.web import create_app, engine_of
 from tests.conftest import Run
 
@@ -205,7 +205,7 @@ def test_missing_database_is_503_and_logged(
 
 
 def test_missing_schema_is_503(app: Flask, engine: Engine) -> None:
-    db.metadata.drop_all(engine)
+    schema.metadata.drop_all(engine)
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
     for path in ("/readyz", "/post/1", "/posts"):
@@ -270,7 +270,7 @@ def test_engine_is_per_process_across_fork(app: Flask, loaded: Engine) -> None:
     holder = engine_of(app)
     parent = holder.get()
     with db.transaction(parent) as conn:
-        assert db.count_rows(conn) == 5
+        assert queries.count_rows(conn) == 5
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child, as a uWSGI worker forked after first use would be
@@ -278,7 +278,7 @@ def test_engine_is_per_process_across_fork(app: Flask, loaded: Engine) -> None:
         try:
             child = holder.get()
             with db.transaction(child) as conn:
-                ok = child is not parent and holder.get() is child and db.count_rows(conn) == 5
+                ok = child is not parent and holder.get() is child and queries.count_rows(conn) == 5
             status = 0 if ok else 2
         finally:
             os.write(write, bytes([status]))
@@ -288,7 +288,7 @@ def test_engine_is_per_process_across_fork(app: Flask, loaded: Engine) -> None:
     os.waitpid(pid, 0)
     assert holder.get() is parent
     with db.transaction(parent) as conn:
-        assert db.count_rows(conn) == 5
+        assert queries.count_rows(conn) == 5
 
 
 def test_mysql_dropped_connection_is_retried_not_an_error(

@@ -1,0 +1,1 @@
+"""postctl's commands, a module per subject; postctl.cli gathers them into one group."""
