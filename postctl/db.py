@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
+from postctl import postgres
 from postctl.errors import DatabaseError
 
 CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answers
@@ -86,6 +87,8 @@ def make_engine(
     except sa_exc.ArgumentError as err:
         raise DatabaseError(f"invalid database URL: {err}") from None
     backend = parsed.get_backend_name()
+    if postgres.is_postgres(parsed):
+        parsed, backend = postgres.use_psycopg(parsed), "postgresql"
     kwargs: dict[str, Any] = {}
     if backend in ("mysql", "mariadb"):
         kwargs.update(
@@ -98,12 +101,15 @@ def make_engine(
                 "local_infile": int(local_infile),
             },
         )
+    elif backend == "postgresql":
+        kwargs.update(pool_pre_ping=pre_ping, connect_args=postgres.connect_args(CONNECT_TIMEOUT))
     elif backend == "sqlite":
         _check_sqlite_file(parsed, must_exist)
     try:
         engine = create_engine(parsed, **kwargs)
     except ImportError as err:
-        hint = "; install it with pip install 'postctl[mysql]'" if backend == "mysql" else ""
+        extra = {"mysql": "mysql", "postgresql": "postgres"}.get(backend)
+        hint = f"; install it with pip install 'postctl[{extra}]'" if extra else ""
         raise DatabaseError(
             f"cannot use {mask_url(parsed)}: its driver is not installed ({err}){hint}"
         ) from None
@@ -227,6 +233,9 @@ def read(engine: Engine, query: Callable[[Connection], T]) -> T:
 def describe_error(engine: Engine, err: sa_exc.DBAPIError) -> str:
     """Turn a driver error into one actionable line naming the masked URL."""
     orig = err.orig
+    if engine.dialect.name == "postgresql":
+        reason, hint = postgres.describe(orig)
+        return f"{mask_url(engine.url)}: {reason}" + (f"; {hint}" if hint else "")
     args: tuple[Any, ...] = getattr(orig, "args", ())
     code = mysql_code(err)
     reason = str(args[1]) if code is not None and len(args) > 1 else str(orig)

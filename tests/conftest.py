@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh database per test, on SQLite or on the MariaDB server given."""
+"""Shared fixtures: a fresh database per test, on SQLite or on the server given."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, make_url
 
-from postctl import db, schema
+from postctl import db, postgres, schema
 from postctl.cli import cli
+from tests.databases import create_database
 
 TEST_URL_VAR = "POSTCTL_TEST_DATABASE_URL"
 REPO = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ CONFIG_VARS = ("DATABASE_URL", "MYSQL_HOST", "MYSQL_USER", "MYSQL_PASS", "MYSQL_
 
 @pytest.fixture(scope="session")
 def server_url() -> str | None:
-    """The MariaDB/MySQL test database from POSTCTL_TEST_DATABASE_URL, created if missing."""
+    """The server's test database from POSTCTL_TEST_DATABASE_URL, created if missing."""
     url = os.environ.get(TEST_URL_VAR)
     if not url:
         return None
@@ -33,24 +34,29 @@ def server_url() -> str | None:
     name = parsed.database or ""
     if "test" not in name:
         pytest.exit(f"{TEST_URL_VAR} names database {name!r}; refusing to use one without 'test'")
-    server = create_engine(parsed.set(database=""))
-    with server.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
-    server.dispose()
+    create_database(url)
     return url
 
 
 @pytest.fixture
 def mysql_url(server_url: str | None) -> str:
     """The MariaDB test URL; tests that need the real server skip without one."""
-    if not server_url:
-        pytest.skip(f"needs MariaDB/MySQL: set {TEST_URL_VAR} to a server URL")
+    if not server_url or not db.is_mysql(server_url):
+        pytest.skip(f"needs MariaDB/MySQL: set {TEST_URL_VAR} to a MariaDB URL")
+    return server_url
+
+
+@pytest.fixture
+def postgres_url(server_url: str | None) -> str:
+    """The PostgreSQL test URL; tests that need the real server skip without one."""
+    if not server_url or not postgres.is_postgres(make_url(server_url)):
+        pytest.skip(f"needs PostgreSQL: set {TEST_URL_VAR} to a postgresql+psycopg:// URL")
     return server_url
 
 
 @pytest.fixture
 def db_url(tmp_path: Path, server_url: str | None) -> str:
-    """The database under test: the MariaDB test database, else a new SQLite file."""
+    """The database under test: the server's test database, else a new SQLite file."""
     return server_url or f"sqlite:///{tmp_path / 'test.db'}"
 
 

@@ -1,4 +1,7 @@
-"""Dump, reset, load, dump again: the same bytes, whatever the content (property-based)."""
+"""Dump, reset, load, dump again: the same bytes, whatever the content (property-based).
+
+Whatever the content the backend can store: on PostgreSQL, any but NUL.
+"""
 
 from __future__ import annotations
 
@@ -62,19 +65,26 @@ def emails(draw: st.DrawFn) -> str:
     return f"{text[:local]}@{text[local:]}"
 
 
-POSTS = st.lists(
-    st.builds(
-        SimpleNamespace,
-        id=st.integers(1, rules.ID_MAX),
-        content=CONTENT,
-        author_email=emails(),
-        created_time=st.datetimes(datetime(1000, 1, 1), datetime(9999, 12, 31, 23, 59, 59)).map(
-            lambda d: d.replace(microsecond=0)
+def posts(content: st.SearchStrategy[str]) -> st.SearchStrategy[list[Any]]:
+    """Up to six posts with distinct ids, in id order."""
+    return st.lists(
+        st.builds(
+            SimpleNamespace,
+            id=st.integers(1, rules.ID_MAX),
+            content=content,
+            author_email=emails(),
+            created_time=st.datetimes(datetime(1000, 1, 1), datetime(9999, 12, 31, 23, 59, 59)).map(
+                lambda d: d.replace(microsecond=0)
+            ),
         ),
-    ),
-    max_size=6,
-    unique_by=lambda p: p.id,
-).map(lambda posts: sorted(posts, key=lambda p: p.id))
+        max_size=6,
+        unique_by=lambda p: p.id,
+    ).map(lambda found: sorted(found, key=lambda p: p.id))
+
+
+POSTS = posts(CONTENT)
+# PostgreSQL cannot store NUL in text, and refuses it at load (test_nul.py): NUL becomes SOH.
+POSTS_WITHOUT_NUL = posts(CONTENT.map(lambda text: text.replace("\x00", "\x01")))
 
 
 @pytest.fixture
@@ -100,8 +110,9 @@ def dump_bytes(engine: Engine, directory: Path) -> bytes:
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(posts=POSTS)
-def test_dump_reset_load_dump_is_byte_identical(loader: Engine, posts: list[Any]) -> None:
+@given(data=st.data())
+def test_dump_reset_load_dump_is_byte_identical(loader: Engine, data: st.DataObject) -> None:
+    posts = data.draw(POSTS_WITHOUT_NUL if loader.dialect.name == "postgresql" else POSTS)
     with tempfile.TemporaryDirectory() as tmp:
         first, second, third = (Path(tmp) / name for name in ("first", "second", "third"))
         first.mkdir()
