@@ -15,7 +15,8 @@ def check_command(app: App) -> None:
     """Check the schema, the connection settings and the row counts.
 
     Connects, compares the tables with the model (columns, types, lengths)
-    and, on MySQL/MariaDB, checks utf8mb4 and strict SQL mode. Prints what
+    and checks the encoding: utf8mb4 and strict SQL mode on MySQL/MariaDB, a
+    UTF8 database and connection on PostgreSQL. Prints what
     is fine and the row count of each table on stdout, and every problem
     with what to do about it on stderr; exits 1 when there is any problem.
     Useful as a readiness probe and in scripts.
