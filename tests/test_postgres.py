@@ -94,6 +94,24 @@ def test_silent_server_times_out_in_five_seconds() -> None:
     )
 
 
+def test_readyz_answers_503_in_time_on_a_silent_server(caplog: pytest.LogCaptureFixture) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = create_app(f"postgresql://app:s3cret@127.0.0.1:{port}/posts").test_client()
+    start = time.monotonic()
+    try:
+        resp = client.get("/readyz")
+    finally:
+        listener.close()
+    assert time.monotonic() - start < db.CONNECT_TIMEOUT + 3
+    assert resp.status_code == 503
+    assert resp.get_json() == {"error": {"status": 503, "message": "database unavailable"}}
+    assert f"postgresql+psycopg://app:***@127.0.0.1:{port}/posts" in caplog.text
+    assert "s3cret" not in caplog.text
+
+
 # What only a PostgreSQL server shows.
 
 
