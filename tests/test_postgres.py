@@ -150,6 +150,18 @@ def test_loads_through_copy_and_the_sequence_continues(
     assert new_id == 41
 
 
+def test_no_id_left_above_the_largest_is_a_problem_by_line(
+    postgres_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, HEADER + "2147483647,last,a@b.c,\n,none left,a@b.c,\n")
+    with pytest.raises(FixtureError) as err, db.transaction(engine) as conn:
+        load_fixtures(conn, find_files([path]))
+    assert err.value.problems[1] == (
+        f"  {path}:3: column id: no id left to give: the next would pass 2147483647 (value '')"
+    )
+    assert table_rows(engine) == []
+
+
 def test_upsert_merges_with_on_conflict_and_the_sequence_continues(
     postgres_url: str, loaded: Engine, run: Run, tmp_path: Path
 ) -> None:
