@@ -22,9 +22,14 @@ from sqlalchemy.engine import URL
 from postctl.errors import DatabaseError
 
 CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answers
+# Seconds a SQLite connection waits for another's lock before "database is locked":
+# concurrent writers (web workers, a CLI load) queue instead of failing. Below
+# uWSGI's harakiri, so a request still ends in an answer.
+SQLITE_BUSY_TIMEOUT = 20
 MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
 
 T = TypeVar("T")
+_SQLITE_BEGIN = "postctl_sqlite_begin"  # an execution option: the statement that begins
 
 # MySQL error numbers worth a specific hint.
 _MYSQL_HINTS = {
@@ -100,6 +105,7 @@ def make_engine(
         )
     elif backend == "sqlite":
         _check_sqlite_file(parsed, must_exist)
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     try:
         engine = create_engine(parsed, **kwargs)
     except ImportError as err:
@@ -128,14 +134,21 @@ def _own_sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN"))
+
+
+def sqlite_file_missing(url: str | URL) -> bool:
+    """Tell whether the URL names a SQLite file on disk that does not exist (yet)."""
+    parsed = make_url(url)
+    path = parsed.database
+    on_disk = bool(path) and path != ":memory:" and not str(path).startswith("file:")
+    return parsed.get_backend_name() == "sqlite" and on_disk and not os.path.exists(str(path))
 
 
 def _check_sqlite_file(url: URL, must_exist: bool) -> None:
     """Refuse to let a read silently create an empty SQLite file."""
     path = url.database
-    on_disk = bool(path) and path != ":memory:" and not str(path).startswith("file:")
-    if must_exist and on_disk and not os.path.exists(str(path)):
+    if must_exist and sqlite_file_missing(url):
         raise DatabaseError(
             f"{mask_url(url)}: database file {path} does not exist; "
             "run `postctl reset-db` first to create it"
@@ -197,6 +210,25 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.begin() as conn:
             yield conn
+    except sa_exc.DBAPIError as err:
+        raise DatabaseError(describe_error(engine, err)) from None
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Like `transaction`, for a transaction that writes; on SQLite it takes the write lock first.
+
+    SQLite cannot make a transaction that has read wait for another writer: it
+    fails it at once with "database is locked". BEGIN IMMEDIATE takes the
+    write lock at the start instead, so concurrent writers wait their turn
+    (up to SQLITE_BUSY_TIMEOUT) and none fails.
+    """
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
+            with conn.begin():
+                yield conn
     except sa_exc.DBAPIError as err:
         raise DatabaseError(describe_error(engine, err)) from None
 

@@ -115,3 +115,23 @@ def write_rows(rows: Iterable[Any], out: IO[str], columns: Sequence[str] = COLUM
             quoted.writerow(values)
         else:
             writer.writerow(values)
+
+
+def render_records(records: Sequence[dict[str, Any]], fmt: str, style: str = "simple") -> str:
+    """Render rows other than posts: a table with the keys as headers, or a JSON array.
+
+    In JSON a datetime is ISO 8601 and None is null; in a table, `YYYY-MM-DD
+    HH:MM:SS` and `-`.
+    """
+    if fmt == "json":
+        iso = [{k: _iso(v) for k, v in r.items()} for r in records]
+        return to_json(iso)
+    from tabulate import tabulate
+
+    headers = list(records[0]) if records else []
+    rows = [["-" if v is None else _cell(v) for v in r.values()] for r in records]
+    return tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

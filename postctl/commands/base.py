@@ -18,7 +18,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # operational: database unreachable or refused, bad fixture data
 EXIT_USAGE = 2  # bad command line (Click's own)
 EXIT_NOT_FOUND = 3
-EXIT_REFUSED = 4  # a destructive command was not confirmed
+EXIT_REFUSED = 4  # a destructive command was not confirmed, or the database is protected
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,7 +36,7 @@ class NotFound(Failure):
 
 
 class Refused(Failure):
-    """A destructive command was not confirmed: exit 4, nothing changed."""
+    """A destructive command was not confirmed or is not allowed here: exit 4, nothing changed."""
 
     exit_code = EXIT_REFUSED
 

@@ -1,0 +1,160 @@
+"""The write endpoints, POST /post and DELETE /post/<id>: for bearer token holders only.
+
+A request is checked in the order a client can fix it: the token (401), the
+body's size (413), type (415) and syntax (400), the post's values (422,
+with the rules load-fixtures uses), then its Idempotency-Key (400, 409, 422).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+from flask import Blueprint, Response, current_app, request
+from sqlalchemy import Connection, Engine
+
+from postctl import db, idempotency, output, rules, tokens, writes
+from postctl.admin_schema import utc_now
+from postctl.errors import DatabaseError
+from postctl.web_base import ApiError, engine_of, json_response
+
+REALM = 'Bearer realm="postctl"'
+KEY_HEADER = "Idempotency-Key"
+
+api = Blueprint("writes", __name__)
+
+
+@api.post("/post")
+def create_post() -> Response:
+    engine = engine_of(current_app).get()
+    token = _authenticate(engine)
+    value = _json_body()
+    row = _checked(value)
+    key = request.headers.get(KEY_HEADER)
+    if key is None:
+        with db.write_transaction(engine) as conn:
+            return _respond(_create(conn, token, row))
+    if not idempotency.valid_key(key):
+        raise ApiError(400, f"{KEY_HEADER} must be 1 to 255 visible ASCII characters")
+    first = _claim(engine, token, key, idempotency.fingerprint(value))
+    if first is not None:
+        return _respond(first, replayed=True)
+    try:
+        with db.write_transaction(engine) as conn:
+            result = _create(conn, token, row)
+            idempotency.answer(conn, token.id, key, result)
+    except Exception:
+        _release(engine, token, key)
+        raise
+    return _respond(result)
+
+
+@api.delete("/post/<int:post_id>")
+def delete_post(post_id: int) -> Response:
+    engine = engine_of(current_app).get()
+    token = _authenticate(engine)
+    with db.write_transaction(engine) as conn:
+        tokens.touch(conn, token, utc_now())
+        writes.delete_post(conn, post_id)
+    response = Response(status=204)
+    response.headers.remove("Content-Type")  # no content, so no type
+    return response
+
+
+def _authenticate(engine: Engine) -> tokens.Token:
+    """Return the request's active token, or answer 401 as RFC 6750 says."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        raise ApiError(
+            401,
+            "this request needs a token: send Authorization: Bearer <token>",
+            [("WWW-Authenticate", REALM)],
+        )
+    presented = credentials.strip()
+    try:
+        return db.read(engine, lambda conn: tokens.authenticate(conn, presented, utc_now()))
+    except tokens.InvalidToken as err:
+        challenge = f'{REALM}, error="invalid_token", error_description="{err}"'
+        raise ApiError(401, str(err), [("WWW-Authenticate", challenge)]) from None
+
+
+def _json_body() -> Any:
+    """Return the parsed JSON body, or answer 415 or 400 (413 comes from reading it)."""
+    if not request.is_json:
+        raise ApiError(415, "the body must be JSON: send Content-Type: application/json")
+    data = request.get_data()
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as err:
+        reason = f"{err.msg} (line {err.lineno}, column {err.colno})"
+    except UnicodeDecodeError:
+        reason = "not UTF-8"
+    except (ValueError, RecursionError) as err:  # an integer too long, nesting too deep
+        reason = str(err) if isinstance(err, ValueError) else "nested too deeply"
+    raise ApiError(400, f"malformed JSON: {reason}")
+
+
+def _checked(value: Any) -> rules.Row:
+    """Check the body's values with the rules load-fixtures uses, or answer 422 naming each."""
+    if not isinstance(value, dict):
+        _invalid([(None, "the body must be a JSON object")])
+    problems: list[tuple[str | None, str]] = []
+    if "id" in value:
+        problems.append(("id", "assigned by the server, not accepted"))
+    try:
+        row = rules.check_post({k: v for k, v in value.items() if k != "id"}, rules.now())
+    except rules.InvalidPost as err:
+        _invalid([*problems, *err.problems])
+    if problems:
+        _invalid(problems)
+    return row
+
+
+def _invalid(problems: list[tuple[str | None, str]]) -> NoReturn:
+    message = "; ".join(f"{field}: {reason}" if field else reason for field, reason in problems)
+    errors = [{"field": field, "message": reason} for field, reason in problems]
+    raise ApiError(422, f"invalid post: {message}", errors=errors)
+
+
+def _create(conn: Connection, token: tokens.Token, row: rules.Row) -> idempotency.Answer:
+    tokens.touch(conn, token, utc_now())
+    post = writes.insert_post(conn, row)
+    return idempotency.Answer(201, f"/post/{post.id}", output.post_json(post))
+
+
+def _respond(result: idempotency.Answer, replayed: bool = False) -> Response:
+    headers = [("Location", result.location)] if result.location else []
+    if replayed:
+        headers.append(("Idempotent-Replayed", "true"))
+    return json_response(result.body, result.status, headers)
+
+
+def _claim(
+    engine: Engine, token: tokens.Token, key: str, request_digest: str
+) -> idempotency.Answer | None:
+    """Claim the key, or return the first answer, or answer 409 or 422."""
+    try:
+        with db.write_transaction(engine) as conn:
+            return idempotency.claim(conn, token.id, key, request_digest, utc_now())
+    except idempotency.KeyReused:
+        reason = "already used with a different body"
+        raise ApiError(
+            422,
+            f"{KEY_HEADER} {reason}; use a new key for a new post",
+            errors=[{"field": KEY_HEADER, "message": reason}],
+        ) from None
+    except idempotency.KeyInUse:
+        raise ApiError(
+            409,
+            f"a request with this {KEY_HEADER} is still running; retry it later",
+            [("Retry-After", "1")],
+        ) from None
+
+
+def _release(engine: Engine, token: tokens.Token, key: str) -> None:
+    """Let a retry run after a failed write; a claim left behind lapses on its own."""
+    try:
+        with db.write_transaction(engine) as conn:
+            idempotency.release(conn, token.id, key)
+    except DatabaseError as err:
+        current_app.logger.error("could not release %s after a failed POST: %s", KEY_HEADER, err)
