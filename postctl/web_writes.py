@@ -79,10 +79,10 @@ def _authenticate(engine: Engine) -> tokens.Token:
 
 
 def _json_body() -> Any:
-    """Return the parsed JSON body, or answer 415 or 400 (413 comes from reading it)."""
+    """Return the parsed JSON body, or answer 413, 415 or 400."""
+    data = request.get_data()  # over MAX_CONTENT_LENGTH: 413
     if not request.is_json:
         raise ApiError(415, "the body must be JSON: send Content-Type: application/json")
-    data = request.get_data()
     try:
         return json.loads(data)
     except json.JSONDecodeError as err:

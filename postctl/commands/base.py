@@ -100,9 +100,14 @@ def _stdin_is_tty() -> bool:
     return sys.stdin.isatty()
 
 
-def confirm_destructive(question: str, refusal: str) -> None:
-    """Ask on a terminal; without one, refuse: scripts must say --yes."""
+def can_confirm(refusal: str) -> None:
+    """Refuse at once when there is no terminal to confirm on: scripts must say --yes."""
     if not _stdin_is_tty():
         raise Refused(f"{refusal}: no terminal to confirm on; pass --yes")
+
+
+def confirm_destructive(question: str, refusal: str) -> None:
+    """Ask on a terminal; without one, refuse: scripts must say --yes."""
+    can_confirm(refusal)
     if not click.confirm(question, default=False, err=True):
         raise Refused(f"{refusal}: not confirmed")

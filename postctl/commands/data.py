@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from postctl import db, schema
-from postctl.commands.base import App, confirm_destructive, pass_app
+from postctl.commands.base import App, can_confirm, confirm_destructive, pass_app
 from postctl.commands.environment import allow_protected_option, guard_destructive
 
 if TYPE_CHECKING:
@@ -52,12 +52,15 @@ def reset_db_command(
     Example: postctl reset-db --yes --fixtures fixtures/
     """
     files = _fixture_files(fixture_paths) if fixture_paths else []
+    refusal = f"refusing to reset {app.masked_url}"
+    if not yes:
+        can_confirm(f"{refusal}, nothing changed")
     engine = app.engine(must_exist=False, local_infile=bool(files))
-    guard_destructive(app, engine, f"refusing to reset {app.masked_url}", allow_protected)
+    guard_destructive(app, engine, refusal, allow_protected)
     if not yes:
         confirm_destructive(
             f"Drop and recreate all tables in {app.masked_url}? Every post will be lost.",
-            f"refusing to reset {app.masked_url}, nothing changed",
+            f"{refusal}, nothing changed",
         )
     tables = schema.reset_db(engine)
     click.echo(f"Reset {app.masked_url}: dropped and created table {', '.join(tables)}.")
@@ -102,15 +105,18 @@ def load_fixtures_command(
         raise click.UsageError("--replace and --upsert exclude each other")
     files = _fixture_files(paths or (Path("fixtures"),))
     tables = ", ".join(sorted({table for _, table in files}))
+    refusal = f"refusing to replace {tables} in {app.masked_url}"
+    ask = replace and not yes and not dry_run
+    if ask:
+        can_confirm(f"{refusal}, nothing changed")
     engine = app.engine(local_infile=not dry_run)
     if (replace or upsert) and not dry_run:
-        verb = "replace" if replace else "upsert into"
-        action = f"refusing to {verb} {tables} in {app.masked_url}"
+        action = refusal if replace else f"refusing to upsert into {tables} in {app.masked_url}"
         guard_destructive(app, engine, action, allow_protected)
-    if replace and not yes and not dry_run:
+    if ask:
         confirm_destructive(
             f"Delete every row of {tables} in {app.masked_url} before loading?",
-            f"refusing to replace {tables} in {app.masked_url}, nothing changed",
+            f"{refusal}, nothing changed",
         )
     mode = "replace" if replace else "upsert" if upsert else "insert"
     _load(engine, files, mode, dry_run=dry_run, quiet=quiet)
