@@ -36,6 +36,9 @@ post = Table(
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_unicode_ci",
+    # Never reuse the id of a deleted post (SQLite would reuse the largest): a
+    # Location or a stored Idempotency-Key answer must not come to name another.
+    sqlite_autoincrement=True,
 )
 
 

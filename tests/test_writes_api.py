@@ -527,3 +527,13 @@ def test_reset_db_forgets_the_answers_but_keeps_the_tokens(
         assert conn.execute(select(func.count()).select_from(api_token)).scalar_one() == 1
     resp = client.post("/post", json={**NEW, "content": "after"}, headers=keyed(token))
     assert (resp.status_code, resp.headers["Location"]) == (201, "/post/1")
+
+
+def test_the_id_of_a_deleted_post_is_never_given_again(
+    client: FlaskClient, engine: Engine, token: str
+) -> None:
+    for _ in range(2):
+        assert client.post("/post", json=NEW, headers=bearer(token)).status_code == 201
+    assert client.delete("/post/2", headers=bearer(token)).status_code == 204
+    resp = client.post("/post", json=NEW, headers=bearer(token))
+    assert resp.headers["Location"] == "/post/3"
