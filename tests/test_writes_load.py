@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from postctl import db, queries, tokens
+from postctl import db, queries, schema, tokens
 from tests.apiserver import request, serving
 
 CLIENTS = 8
@@ -123,3 +124,34 @@ def test_an_idempotency_key_retried_concurrently_makes_one_post(
         # Once the first has answered, every retry gets its answer.
         status, headers, data = post(port, token, body, **{"Idempotency-Key": f"retry-{r}"})
         assert (status, headers["Idempotent-Replayed"], data) == (201, "true", first[0][2])
+
+
+def test_sqlite_writers_wait_for_the_lock_instead_of_failing(tmp_path: Path) -> None:
+    """A write transaction that reads first still waits for another writer (BEGIN IMMEDIATE)."""
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    first = db.make_engine(url, must_exist=False)
+    schema.reset_db(first)
+    second = db.make_engine(url)
+    locked = threading.Event()
+
+    def other_writer() -> None:  # another process in the middle of a write, for a second
+        with db.write_transaction(first) as conn:
+            conn.execute(schema.post.insert(), {"content": "first", "author_email": "a@b.c"})
+            locked.set()
+            time.sleep(1.0)
+
+    holder = threading.Thread(target=other_writer)
+    holder.start()
+    assert locked.wait(timeout=10)
+    started = time.monotonic()
+    try:
+        with db.write_transaction(second) as conn:
+            before = queries.count_rows(conn)
+            conn.execute(schema.post.insert(), {"content": "x", "author_email": "a@b.c"})
+    finally:
+        holder.join()
+    assert time.monotonic() - started >= 0.9
+    with db.transaction(second) as conn:
+        assert (before, queries.count_rows(conn)) == (1, 2)
+    first.dispose()
+    second.dispose()

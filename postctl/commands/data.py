@@ -43,11 +43,14 @@ def reset_db_command(
     keeps: the API tokens (api_token) and the environment mark
     (postctl_metadata); these tables are created when missing.
 
-    Refuses (exit 4, nothing changed) on a database marked with a protected
-    environment or with another environment than POSTCTL_ENV; --yes does not
-    override that, --allow-protected does. Asks for confirmation on a
-    terminal; without one, refuses (exit 4) unless --yes is given. With
-    --fixtures, then loads them (as load-fixtures does) in one command.
+    \b
+    Refuses (exit 4, nothing changed) on a database marked with a
+    protected environment, or with another one than POSTCTL_ENV:
+    --yes does not override that; --allow-protected does.
+
+    Asks for confirmation on a terminal; without one, refuses (exit 4)
+    unless --yes is given. With --fixtures, then loads them (as
+    load-fixtures does) in one command.
 
     Example: postctl reset-db --yes --fixtures fixtures/
     """
@@ -94,10 +97,13 @@ def load_fixtures_command(
     columns: id,content,author_email,created_time (id and created_time may be
     left out). Every value is validated first; any problem loads nothing.
     By default an id already in the table is an error; --replace empties the
-    table first, --upsert overwrites rows with the same id. Both refuse (exit
-    4, nothing changed) on a database marked with a protected environment or
-    with another environment than POSTCTL_ENV, unless --allow-protected;
-    inserting, and any --dry-run, is allowed there.
+    table first, --upsert overwrites rows with the same id.
+
+    \b
+    --replace and --upsert refuse (exit 4, nothing changed) on a database
+    marked with a protected environment, or with another one than
+    POSTCTL_ENV, unless --allow-protected; inserting is allowed there,
+    and so is any --dry-run.
 
     Example: postctl load-fixtures --replace --yes fixtures/posts.csv
     """

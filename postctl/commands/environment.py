@@ -24,8 +24,8 @@ def allow_protected_option(func: F) -> F:
         is_flag=True,
         envvar="POSTCTL_ALLOW_PROTECTED",
         show_envvar=True,
-        help="Run even when the database is marked with a protected environment or another "
-        "environment than POSTCTL_ENV (--yes does not do this).",
+        help="Run even on a database marked with a protected environment, or with another "
+        "one than POSTCTL_ENV (--yes does not do this).",
     )(func)
 
 
@@ -54,12 +54,14 @@ def guard_destructive(app: App, engine: Engine, action: str, allow: bool) -> Non
 def environment_group() -> None:
     """Mark the database with the environment it serves, or show the mark.
 
-    reset-db, load-fixtures --replace and load-fixtures --upsert refuse (exit
-    4, nothing changed) on a database marked with a protected environment
-    (POSTCTL_PROTECTED_ENVIRONMENTS, comma-separated; default: production) or
-    with another environment than POSTCTL_ENV, when that is set. --yes does
-    not override this; --allow-protected or POSTCTL_ALLOW_PROTECTED=1 does.
-    The mark survives reset-db.
+    \b
+    reset-db, load-fixtures --replace and load-fixtures --upsert refuse
+    (exit 4, nothing changed) on a database marked with
+    - a protected environment: POSTCTL_PROTECTED_ENVIRONMENTS,
+      comma-separated (default: production), or
+    - another environment than POSTCTL_ENV, when that is set.
+    --yes does not override this; --allow-protected does, and so does
+    POSTCTL_ALLOW_PROTECTED=1. The mark survives reset-db.
 
     Example: postctl environment set production
     """
@@ -72,8 +74,11 @@ def environment_group() -> None:
 def set_command(app: App, name: str, allow_protected: bool) -> None:
     """Mark the database as environment NAME (e.g. production, staging, test).
 
-    NAME is lowercase letters, digits, '_' and '-'. Changing the mark of a
-    database marked with a protected environment needs --allow-protected.
+    NAME is lowercase letters, digits, '_' and '-'.
+
+    \b
+    Changing the mark of a database marked with a protected environment
+    needs --allow-protected.
 
     Example: postctl environment set production
     """
