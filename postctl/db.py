@@ -10,6 +10,7 @@ in `postctl.models` for scripts that want one.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -134,7 +135,13 @@ def _own_sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql(conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN"))
+        # Straight to the driver: through SQLAlchemy's execution path, this one
+        # statement would cost as much as a request's query.
+        statement = conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN")
+        try:
+            conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+        except sqlite3.Error as err:  # wrapped as SQLAlchemy would: callers catch DBAPIError
+            raise sa_exc.DBAPIError.instance(statement, None, err, sqlite3.Error) from None
 
 
 def sqlite_file_missing(url: str | URL) -> bool:
@@ -214,23 +221,42 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         raise DatabaseError(describe_error(engine, err)) from None
 
 
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """Like `transaction`, for a transaction that writes; on SQLite it takes the write lock first.
+def write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run work(conn) in a transaction that writes, committed when it returns.
 
-    SQLite cannot make a transaction that has read wait for another writer: it
-    fails it at once with "database is locked". BEGIN IMMEDIATE takes the
-    write lock at the start instead, so concurrent writers wait their turn
-    (up to SQLITE_BUSY_TIMEOUT) and none fails.
+    On SQLite the transaction takes the write lock when it begins (BEGIN
+    IMMEDIATE): SQLite cannot make a transaction that has read wait for another
+    writer and fails it at once with "database is locked", whereas one that
+    locks first waits its turn (up to SQLITE_BUSY_TIMEOUT).
+
+    A connection the server dropped while it sat in the pool (a restart, an
+    idle timeout) fails before the commit, and the server keeps nothing of a
+    transaction it never saw committed: as `read` does, the work then runs
+    once more on a fresh connection. A failure of the commit itself is not
+    retried, as it may have been applied. An exception other than a database
+    error rolls the transaction back and leaves unchanged.
     """
-    try:
-        with engine.connect() as conn:
+    for attempt in (1, 2):
+        try:
+            conn = engine.connect()  # a failure to connect is not retried: no doubled timeout
+        except sa_exc.DBAPIError as err:
+            raise DatabaseError(describe_error(engine, err)) from None
+        with conn:
             if conn.dialect.name == "sqlite":
                 conn.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
-            with conn.begin():
-                yield conn
-    except sa_exc.DBAPIError as err:
-        raise DatabaseError(describe_error(engine, err)) from None
+            try:
+                trans = conn.begin()
+                result = work(conn)
+            except sa_exc.DBAPIError as err:
+                if attempt == 1 and err.connection_invalidated:
+                    continue
+                raise DatabaseError(describe_error(engine, err)) from None
+            try:
+                trans.commit()
+            except sa_exc.DBAPIError as err:
+                raise DatabaseError(describe_error(engine, err)) from None
+            return result
+    raise AssertionError("unreachable")
 
 
 def read(engine: Engine, query: Callable[[Connection], T]) -> T:

@@ -8,6 +8,7 @@ with the rules load-fixtures uses), then its Idempotency-Key (400, 409, 422).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from flask import Blueprint, Response, current_app, request
@@ -24,45 +25,72 @@ KEY_HEADER = "Idempotency-Key"
 api = Blueprint("writes", __name__)
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A POST whose Idempotency-Key is claimed: what its second transaction writes."""
+
+    token: tokens.Token
+    key: str
+    row: rules.Row
+
+
 @api.post("/post")
 def create_post() -> Response:
     engine = engine_of(current_app).get()
-    token = _authenticate(engine)
-    value = _json_body()
-    row = _checked(value)
-    key = request.headers.get(KEY_HEADER)
-    if key is None:
-        with db.write_transaction(engine) as conn:
-            return _respond(_create(conn, token, row))
-    if not idempotency.valid_key(key):
-        raise ApiError(400, f"{KEY_HEADER} must be 1 to 255 visible ASCII characters")
-    first = _claim(engine, token, key, idempotency.fingerprint(value))
-    if first is not None:
-        return _respond(first, replayed=True)
+    presented = _bearer_token()
+    step = db.write(engine, lambda conn: _post_first(conn, presented))
+    if not isinstance(step, _Claimed):
+        return _respond(*step)
     try:
-        with db.write_transaction(engine) as conn:
-            result = _create(conn, token, row)
-            idempotency.answer(conn, token.id, key, result)
+        result = db.write(engine, lambda conn: _post_claimed(conn, step))
     except Exception:
-        _release(engine, token, key)
+        _release(engine, step)
         raise
     return _respond(result)
 
 
+def _post_first(conn: Connection, presented: str) -> tuple[idempotency.Answer, bool] | _Claimed:
+    """Check and write a POST in one transaction; with a key, claim it or find its answer.
+
+    The token is checked in the same transaction as the write: one round of
+    BEGIN and COMMIT per request. Return the answer and whether it is a replay.
+    """
+    token = _authenticate(conn, presented)
+    value = _json_body()
+    row = _checked(value)
+    key = request.headers.get(KEY_HEADER)
+    if key is None:
+        return _create(conn, token, row), False
+    if not idempotency.valid_key(key):
+        raise ApiError(400, f"{KEY_HEADER} must be 1 to 255 visible ASCII characters")
+    earlier = _claim(conn, token, key, idempotency.fingerprint(value))
+    return (earlier, True) if earlier is not None else _Claimed(token, key, row)
+
+
+def _post_claimed(conn: Connection, claimed: _Claimed) -> idempotency.Answer:
+    """Write the post of a claimed key and store its answer, together."""
+    result = _create(conn, claimed.token, claimed.row)
+    idempotency.answer(conn, claimed.token.id, claimed.key, result)
+    return result
+
+
 @api.delete("/post/<int:post_id>")
 def delete_post(post_id: int) -> Response:
-    engine = engine_of(current_app).get()
-    token = _authenticate(engine)
-    with db.write_transaction(engine) as conn:
+    presented = _bearer_token()
+
+    def delete(conn: Connection) -> None:
+        token = _authenticate(conn, presented)
         tokens.touch(conn, token, utc_now())
         writes.delete_post(conn, post_id)
+
+    db.write(engine_of(current_app).get(), delete)
     response = Response(status=204)
     response.headers.remove("Content-Type")  # no content, so no type
     return response
 
 
-def _authenticate(engine: Engine) -> tokens.Token:
-    """Return the request's active token, or answer 401 as RFC 6750 says."""
+def _bearer_token() -> str:
+    """Return the token the request presents, or answer 401 with the challenge (RFC 6750)."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         raise ApiError(
@@ -70,9 +98,13 @@ def _authenticate(engine: Engine) -> tokens.Token:
             "this request needs a token: send Authorization: Bearer <token>",
             [("WWW-Authenticate", REALM)],
         )
-    presented = credentials.strip()
+    return credentials.strip()
+
+
+def _authenticate(conn: Connection, presented: str) -> tokens.Token:
+    """Return the active token presented, or answer 401 invalid_token (RFC 6750)."""
     try:
-        return db.read(engine, lambda conn: tokens.authenticate(conn, presented, utc_now()))
+        return tokens.authenticate(conn, presented, utc_now())
     except tokens.InvalidToken as err:
         challenge = f'{REALM}, error="invalid_token", error_description="{err}"'
         raise ApiError(401, str(err), [("WWW-Authenticate", challenge)]) from None
@@ -130,12 +162,11 @@ def _respond(result: idempotency.Answer, replayed: bool = False) -> Response:
 
 
 def _claim(
-    engine: Engine, token: tokens.Token, key: str, request_digest: str
+    conn: Connection, token: tokens.Token, key: str, request_digest: str
 ) -> idempotency.Answer | None:
     """Claim the key, or return the first answer, or answer 409 or 422."""
     try:
-        with db.write_transaction(engine) as conn:
-            return idempotency.claim(conn, token.id, key, request_digest, utc_now())
+        return idempotency.claim(conn, token.id, key, request_digest, utc_now())
     except idempotency.KeyReused:
         reason = "already used with a different body"
         raise ApiError(
@@ -151,10 +182,9 @@ def _claim(
         ) from None
 
 
-def _release(engine: Engine, token: tokens.Token, key: str) -> None:
+def _release(engine: Engine, claimed: _Claimed) -> None:
     """Let a retry run after a failed write; a claim left behind lapses on its own."""
     try:
-        with db.write_transaction(engine) as conn:
-            idempotency.release(conn, token.id, key)
+        db.write(engine, lambda conn: idempotency.release(conn, claimed.token.id, claimed.key))
     except DatabaseError as err:
         current_app.logger.error("could not release %s after a failed POST: %s", KEY_HEADER, err)

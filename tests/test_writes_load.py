@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from postctl import db, queries, schema, tokens
 from tests.apiserver import request, serving
@@ -134,20 +134,22 @@ def test_sqlite_writers_wait_for_the_lock_instead_of_failing(tmp_path: Path) -> 
     second = db.make_engine(url)
     locked = threading.Event()
 
-    def other_writer() -> None:  # another process in the middle of a write, for a second
-        with db.write_transaction(first) as conn:
-            conn.execute(schema.post.insert(), {"content": "first", "author_email": "a@b.c"})
-            locked.set()
-            time.sleep(1.0)
+    def hold(conn: Connection) -> None:  # another process in the middle of a write
+        conn.execute(schema.post.insert(), {"content": "first", "author_email": "a@b.c"})
+        locked.set()
+        time.sleep(1.0)
 
-    holder = threading.Thread(target=other_writer)
+    def insert(conn: Connection) -> int:  # reads, then writes
+        before = queries.count_rows(conn)
+        conn.execute(schema.post.insert(), {"content": "x", "author_email": "a@b.c"})
+        return before
+
+    holder = threading.Thread(target=db.write, args=(first, hold))
     holder.start()
     assert locked.wait(timeout=10)
     started = time.monotonic()
     try:
-        with db.write_transaction(second) as conn:
-            before = queries.count_rows(conn)
-            conn.execute(schema.post.insert(), {"content": "x", "author_email": "a@b.c"})
+        before = db.write(second, insert)
     finally:
         holder.join()
     assert time.monotonic() - started >= 0.9
