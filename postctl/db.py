@@ -23,14 +23,13 @@ from sqlalchemy.engine import URL
 from postctl.errors import DatabaseError
 
 CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answers
-# Seconds a SQLite connection waits for another's lock before "database is locked":
-# concurrent writers (web workers, a CLI load) queue instead of failing. Below
-# uWSGI's harakiri, so a request still ends in an answer.
+# Seconds SQLite waits for another connection's lock before "database is locked":
+# concurrent writers queue instead of failing, within uWSGI's harakiri.
 SQLITE_BUSY_TIMEOUT = 20
 MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
 
 T = TypeVar("T")
-_SQLITE_BEGIN = "postctl_sqlite_begin"  # an execution option: the statement that begins
+_SQLITE_BEGIN = "postctl_sqlite_begin"  # execution option: the statement that begins
 
 # MySQL error numbers worth a specific hint.
 _MYSQL_HINTS = {
@@ -135,8 +134,7 @@ def _own_sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        # Straight to the driver: through SQLAlchemy's execution path, this one
-        # statement would cost as much as a request's query.
+        # Straight to the driver: SQLAlchemy's execution path costs as much as a query.
         statement = conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN")
         try:
             conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
@@ -147,17 +145,16 @@ def _own_sqlite_transactions(engine: Engine) -> None:
 def sqlite_file_missing(url: str | URL) -> bool:
     """Tell whether the URL names a SQLite file on disk that does not exist (yet)."""
     parsed = make_url(url)
-    path = parsed.database
-    on_disk = bool(path) and path != ":memory:" and not str(path).startswith("file:")
-    return parsed.get_backend_name() == "sqlite" and on_disk and not os.path.exists(str(path))
+    path = str(parsed.database or "")
+    on_disk = path not in ("", ":memory:") and not path.startswith("file:")
+    return parsed.get_backend_name() == "sqlite" and on_disk and not os.path.exists(path)
 
 
 def _check_sqlite_file(url: URL, must_exist: bool) -> None:
     """Refuse to let a read silently create an empty SQLite file."""
-    path = url.database
     if must_exist and sqlite_file_missing(url):
         raise DatabaseError(
-            f"{mask_url(url)}: database file {path} does not exist; "
+            f"{mask_url(url)}: database file {url.database} does not exist; "
             "run `postctl reset-db` first to create it"
         )
 
@@ -224,17 +221,11 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 def write(engine: Engine, work: Callable[[Connection], T]) -> T:
     """Run work(conn) in a transaction that writes, committed when it returns.
 
-    On SQLite the transaction takes the write lock when it begins (BEGIN
-    IMMEDIATE): SQLite cannot make a transaction that has read wait for another
-    writer and fails it at once with "database is locked", whereas one that
-    locks first waits its turn (up to SQLITE_BUSY_TIMEOUT).
-
-    A connection the server dropped while it sat in the pool (a restart, an
-    idle timeout) fails before the commit, and the server keeps nothing of a
-    transaction it never saw committed: as `read` does, the work then runs
-    once more on a fresh connection. A failure of the commit itself is not
-    retried, as it may have been applied. An exception other than a database
-    error rolls the transaction back and leaves unchanged.
+    On SQLite it locks at BEGIN (IMMEDIATE): SQLite fails a transaction that read
+    and then must wait for a writer, but one that locks first waits its turn. A
+    pooled connection the server dropped fails before the commit, and the server
+    kept nothing: as in `read`, the work runs again on a fresh connection; not
+    so a failed commit (it may have been applied). Other exceptions roll back.
     """
     for attempt in (1, 2):
         try:
@@ -244,18 +235,17 @@ def write(engine: Engine, work: Callable[[Connection], T]) -> T:
         with conn:
             if conn.dialect.name == "sqlite":
                 conn.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
+            committing = False
             try:
                 trans = conn.begin()
                 result = work(conn)
+                committing = True
+                trans.commit()
+                return result
             except sa_exc.DBAPIError as err:
-                if attempt == 1 and err.connection_invalidated:
+                if attempt == 1 and err.connection_invalidated and not committing:
                     continue
                 raise DatabaseError(describe_error(engine, err)) from None
-            try:
-                trans.commit()
-            except sa_exc.DBAPIError as err:
-                raise DatabaseError(describe_error(engine, err)) from None
-            return result
     raise AssertionError("unreachable")
 
 
