@@ -6,6 +6,8 @@ On SQLite, and on MariaDB when POSTCTL_TEST_DATABASE_URL names one.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select, text, update
 
-from postctl import db, idempotency, queries, schema, tokens
+from postctl import db, idempotency, openapi_writes, queries, rules, schema, tokens
 from postctl.admin_schema import api_token, idempotency_key, utc_now
 from postctl.web import MAX_BODY_BYTES, create_app, engine_of
 
@@ -537,3 +539,25 @@ def test_the_id_of_a_deleted_post_is_never_given_again(
     assert client.delete("/post/2", headers=bearer(token)).status_code == 204
     resp = client.post("/post", json=NEW, headers=bearer(token))
     assert resp.headers["Location"] == "/post/3"
+
+
+def test_the_documented_patterns_are_the_rules() -> None:
+    """The OpenAPI patterns accept exactly what rules.py accepts, so clients can trust them."""
+    space = re.compile(f"[{openapi_writes.PY_SPACE}]")
+    assert all(bool(space.match(chr(c))) is chr(c).isspace() for c in range(sys.maxunicode + 1))
+    when = re.compile(openapi_writes.DATETIME_PATTERN)
+    for year in (999, 1000, 1600, 1700, 1900, 2000, 2024, 2100, 9999):
+        for month in range(14):
+            for day in range(33):
+                for time_ in ("23:59", "00:00:00", "24:00", "12:60"):
+                    value = f"{year:04d}-{month:02d}-{day:02d}T{time_}"
+                    try:
+                        rules.parse_datetime(value)
+                        valid = True
+                    except rules.InvalidValue:
+                        valid = False
+                    assert bool(when.search(value)) is valid, value
+    assert when.search("") and not when.search("2018-10-03T12:30\n")
+    email = re.compile(openapi_writes.EMAIL_PATTERN)
+    for value in ("a@b", "a@b\n", "a b@c", "a@@b", "@b", "a@", "a\x1c@b", "ü@ß"):
+        assert bool(email.search(value)) is bool(rules.EMAIL_RE.fullmatch(value)), value
