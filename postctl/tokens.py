@@ -14,7 +14,9 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +31,8 @@ PREFIX_LENGTH = len(TOKEN_PREFIX) + 6
 DEFAULT_EXPIRY = timedelta(days=90)
 MAX_EXPIRY = timedelta(days=36500)
 TOUCH_INTERVAL = timedelta(minutes=1)  # last_used is written at most this often per token
+CACHE_SECONDS = 1.0  # how long a process trusts the token rows it read
+CACHE_SIZE = 1024  # prefixes kept at most; past that, the cache starts afresh
 NAME_RE = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._@-]{{0,{NAME_MAX - 1}}}")
 NAME_RULE = f"1 to {NAME_MAX} letters, digits, '.', '_', '@' or '-', a letter or digit first"
 _DURATION_RE = re.compile(r"([1-9][0-9]{0,6})([mhdwy])")
@@ -142,15 +146,58 @@ def revoke(conn: Connection, name: str) -> tuple[Token, bool]:
     return Token(**{**token.__dict__, "revoked": now}), True
 
 
-def authenticate(conn: Connection, presented: str, now: datetime) -> Token:
+class Cache:
+    """The token rows found by each prefix, kept for CACHE_SECONDS in this process.
+
+    A write checks its token on every request; reading the row each time
+    would cost a query per write. Kept a second, a revocation reaches every
+    worker within that second. A prefix that finds no row is not kept, so a
+    new token works at once and unknown tokens cannot fill the cache.
+    """
+
+    def __init__(
+        self, seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._found: dict[str, tuple[float, list[tuple[str, Token]]]] = {}
+
+    def rows(self, conn: Connection, prefix: str) -> list[tuple[str, Token]]:
+        """Return (digest, token) for each row with this prefix, from the cache when fresh."""
+        now = self._clock()
+        kept = self._found.get(prefix)
+        if kept is not None and now - kept[0] < self.seconds:
+            return kept[1]
+        found = _rows(conn, prefix)
+        if len(self._found) >= CACHE_SIZE:
+            self._found.clear()
+        if found:
+            self._found[prefix] = (now, found)
+        else:
+            self._found.pop(prefix, None)
+        return found
+
+    def used(self, token: Token, when: datetime) -> None:
+        """Remember the last use just written, so that this process does not write it again."""
+        kept = self._found.get(token.prefix)
+        if kept is not None:
+            rows = [(d, replace(t, last_used=when) if t.id == token.id else t) for d, t in kept[1]]
+            self._found[token.prefix] = (kept[0], rows)
+
+
+def authenticate(
+    conn: Connection, presented: str, now: datetime, cache: Cache | None = None
+) -> Token:
     """Return the active token `presented` is, or raise InvalidToken saying why not."""
     wanted = digest(presented)
     match = None
     if presented.startswith(TOKEN_PREFIX):
-        for row in conn.execute(_BY_PREFIX, {"prefix": presented[:PREFIX_LENGTH]}):
+        prefix = presented[:PREFIX_LENGTH]
+        rows = cache.rows(conn, prefix) if cache is not None else _rows(conn, prefix)
+        for row_digest, token in rows:
             # Constant-time, on digests: the time taken tells nothing about the secret.
-            if hmac.compare_digest(row.digest, wanted):
-                match = _token(row)
+            if hmac.compare_digest(row_digest, wanted):
+                match = token
     if match is None:
         raise InvalidToken("unknown token")
     status = match.status(now)
@@ -159,7 +206,7 @@ def authenticate(conn: Connection, presented: str, now: datetime) -> Token:
     return match
 
 
-def touch(conn: Connection, token: Token, now: datetime) -> bool:
+def touch(conn: Connection, token: Token, now: datetime, cache: Cache | None = None) -> bool:
     """Record that the token was used, if its last use is a minute old; say whether written.
 
     Writing on every request would make every write of one token queue for
@@ -170,7 +217,14 @@ def touch(conn: Connection, token: Token, now: datetime) -> bool:
         return False
     stale = or_(api_token.c.last_used.is_(None), api_token.c.last_used <= cutoff)
     query = update(api_token).where(api_token.c.id == token.id, stale).values(last_used=now)
-    return bool(conn.execute(query).rowcount)
+    written = bool(conn.execute(query).rowcount)
+    if cache is not None:
+        cache.used(token, now)  # written now, or by another process within the minute
+    return written
+
+
+def _rows(conn: Connection, prefix: str) -> list[tuple[str, Token]]:
+    return [(row.digest, _token(row)) for row in conn.execute(_BY_PREFIX, {"prefix": prefix})]
 
 
 def _token(row: Row[Any]) -> Token:

@@ -8,9 +8,16 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from postctl import __version__, config, db, openapi, output, queries, web_writes
+from postctl import __version__, config, db, openapi, output, queries, tokens, web_writes
 from postctl.errors import DatabaseError, NotFoundError
-from postctl.web_base import ENGINE_KEY, ApiError, engine_of, error_response, json_response
+from postctl.web_base import (
+    ENGINE_KEY,
+    TOKENS_KEY,
+    ApiError,
+    engine_of,
+    error_response,
+    json_response,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -43,6 +50,7 @@ def create_app(database_url: str | None = None) -> Flask:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[ENGINE_KEY] = db.ProcessEngine(url)
+    app.extensions[TOKENS_KEY] = tokens.Cache()
     app.register_blueprint(api)
     app.register_blueprint(web_writes.api)
     app.register_error_handler(HTTPException, _http_error)

@@ -7,9 +7,10 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from postctl import db, output
+from postctl import db, output, tokens
 
 ENGINE_KEY = "postctl.engine"
+TOKENS_KEY = "postctl.tokens"
 
 
 class ApiError(HTTPException):
@@ -32,6 +33,12 @@ def engine_of(app: Flask) -> db.ProcessEngine:
     """Return the app's per-process engine holder."""
     holder: db.ProcessEngine = app.extensions[ENGINE_KEY]
     return holder
+
+
+def token_cache_of(app: Flask) -> tokens.Cache:
+    """Return the app's cache of token rows (one per process: it is copied on fork)."""
+    cache: tokens.Cache = app.extensions[TOKENS_KEY]
+    return cache
 
 
 def json_response(value: Any, status: int = 200, headers: Any = None) -> Response:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 from postctl import db, idempotency, output, rules, tokens, writes
 from postctl.admin_schema import utc_now
 from postctl.errors import DatabaseError
-from postctl.web_base import ApiError, engine_of, json_response
+from postctl.web_base import ApiError, engine_of, json_response, token_cache_of
 
 REALM = 'Bearer realm="postctl"'
 KEY_HEADER = "Idempotency-Key"
@@ -80,7 +80,7 @@ def delete_post(post_id: int) -> Response:
 
     def delete(conn: Connection) -> None:
         token = _authenticate(conn, presented)
-        tokens.touch(conn, token, utc_now())
+        tokens.touch(conn, token, utc_now(), token_cache_of(current_app))
         writes.delete_post(conn, post_id)
 
     db.write(engine_of(current_app).get(), delete)
@@ -104,7 +104,7 @@ def _bearer_token() -> str:
 def _authenticate(conn: Connection, presented: str) -> tokens.Token:
     """Return the active token presented, or answer 401 invalid_token (RFC 6750)."""
     try:
-        return tokens.authenticate(conn, presented, utc_now())
+        return tokens.authenticate(conn, presented, utc_now(), token_cache_of(current_app))
     except tokens.InvalidToken as err:
         challenge = f'{REALM}, error="invalid_token", error_description="{err}"'
         raise ApiError(401, str(err), [("WWW-Authenticate", challenge)]) from None
@@ -149,7 +149,7 @@ def _invalid(problems: list[tuple[str | None, str]]) -> NoReturn:
 
 
 def _create(conn: Connection, token: tokens.Token, row: rules.Row) -> idempotency.Answer:
-    tokens.touch(conn, token, utc_now())
+    tokens.touch(conn, token, utc_now(), token_cache_of(current_app))
     post = writes.insert_post(conn, row)
     return idempotency.Answer(201, f"/post/{post.id}", output.post_json(post))
 

@@ -3,30 +3,41 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, delete
+from sqlalchemy import Connection, bindparam, delete
 
 from postctl.errors import NotFoundError
 from postctl.rules import ID_MAX
 from postctl.rules import Row as PostRow
 from postctl.schema import post
 
-# Built once, as in queries.py. RETURNING gives back the row as stored, in the
-# same round trip (SQLite 3.35+, MariaDB 10.5+).
-_INSERT = post.insert().returning(*post.c)
+# Built once, as in queries.py.
+_INSERT = post.insert()
 _DELETE = delete(post).where(post.c.id == bindparam("post_id"))
 
 
-def insert_post(conn: Connection, row: PostRow) -> Row[Any]:
-    """Insert a post checked by rules.check_post (its id is ignored); return it as stored."""
+class Post(NamedTuple):
+    """A post as stored, with the attributes output.post_dict reads."""
+
+    id: int
+    content: str
+    author_email: str
+    created_time: datetime
+
+
+def insert_post(conn: Connection, row: PostRow) -> Post:
+    """Insert a post checked by rules.check_post (its id is ignored); return it as stored.
+
+    The values go in as they are (strict SQL mode: nothing is cut or changed),
+    so only the id needs to come back: no RETURNING, no read, one round trip.
+    """
     _, content, author_email, created_time = row
-    values = {
-        "content": content.decode("utf-8"),
-        "author_email": author_email,
-        "created_time": datetime.fromisoformat(created_time),
-    }
-    return conn.execute(_INSERT, values).one()
+    new = Post(0, content.decode("utf-8"), author_email, datetime.fromisoformat(created_time))
+    values = new._asdict()
+    del values["id"]
+    (post_id,) = conn.execute(_INSERT, values).inserted_primary_key or (0,)
+    return new._replace(id=int(post_id))
 
 
 def delete_post(conn: Connection, post_id: int) -> None:
