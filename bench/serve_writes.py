@@ -164,6 +164,8 @@ def latency_ms(out: str, percentile: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Measure both apps `rounds` times, alternating; print each round and the medians."""
+    # SIGTERM unwinds like Ctrl-C, through the blocks that stop the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     token = prepare(args.url)
     names = ("bare Flask + Core insert", "postctl serve, token checked")
     bare_port, postctl_port = free_port(), free_port()
@@ -183,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         runs: dict[str, list[Result]] = {name: [] for name in names}
         with server(bare_argv, env, bare_port), server(ours_argv, env, postctl_port):
             for port in (bare_port, postctl_port):
-                run_wrk(port, args, script, 2)  # warm-up: pools, first requests
+                run_wrk(port, args, script, min(2, args.duration))  # warm-up: pools, imports
             for _ in range(args.rounds):
                 for name, port in zip(names, (bare_port, postctl_port), strict=True):
                     result = run_wrk(port, args, script, args.duration)
