@@ -58,9 +58,10 @@ def _post_first(conn: Connection, presented: str) -> tuple[idempotency.Answer, b
     token = _authenticate(conn, presented)
     value = _json_body()
     row = _checked(value)
+    tokens.touch(conn, token, utc_now(), token_cache_of(current_app))  # kept if this commits
     key = request.headers.get(KEY_HEADER)
     if key is None:
-        return _create(conn, token, row), False
+        return _create(conn, row), False
     if not idempotency.valid_key(key):
         raise ApiError(400, f"{KEY_HEADER} must be 1 to 255 visible ASCII characters")
     earlier = _claim(conn, token, key, idempotency.fingerprint(value))
@@ -69,7 +70,7 @@ def _post_first(conn: Connection, presented: str) -> tuple[idempotency.Answer, b
 
 def _post_claimed(conn: Connection, claimed: _Claimed) -> idempotency.Answer:
     """Write the post of a claimed key and store its answer, together."""
-    result = _create(conn, claimed.token, claimed.row)
+    result = _create(conn, claimed.row)
     idempotency.answer(conn, claimed.token.id, claimed.key, result)
     return result
 
@@ -148,8 +149,7 @@ def _invalid(problems: list[tuple[str | None, str]]) -> NoReturn:
     raise ApiError(422, f"invalid post: {message}", errors=errors)
 
 
-def _create(conn: Connection, token: tokens.Token, row: rules.Row) -> idempotency.Answer:
-    tokens.touch(conn, token, utc_now(), token_cache_of(current_app))
+def _create(conn: Connection, row: rules.Row) -> idempotency.Answer:
     post = writes.insert_post(conn, row)
     return idempotency.Answer(201, f"/post/{post.id}", output.post_json(post))
 
