@@ -146,6 +146,14 @@ def revoke(conn: Connection, name: str) -> tuple[Token, bool]:
     return Token(**{**token.__dict__, "revoked": now}), True
 
 
+Rows = list[tuple[str, Token]]  # (digest, token) of each row with one prefix
+
+
+def rows_by_prefix(conn: Connection, prefix: str) -> Rows:
+    """Return the digest and the token of each row with this prefix."""
+    return [(row.digest, _token(row)) for row in conn.execute(_BY_PREFIX, {"prefix": prefix})]
+
+
 class Cache:
     """The token rows found by each prefix, kept for CACHE_SECONDS in this process.
 
@@ -156,19 +164,23 @@ class Cache:
     """
 
     def __init__(
-        self, seconds: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic
+        self,
+        fetch: Callable[[str], Rows],
+        seconds: float = CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._fetch = fetch
         self.seconds = seconds
         self._clock = clock
-        self._found: dict[str, tuple[float, list[tuple[str, Token]]]] = {}
+        self._found: dict[str, tuple[float, Rows]] = {}
 
-    def rows(self, conn: Connection, prefix: str) -> list[tuple[str, Token]]:
-        """Return (digest, token) for each row with this prefix, from the cache when fresh."""
+    def __call__(self, prefix: str) -> Rows:
+        """Return the rows with this prefix, fetched again when older than `seconds`."""
         now = self._clock()
         kept = self._found.get(prefix)
         if kept is not None and now - kept[0] < self.seconds:
             return kept[1]
-        found = _rows(conn, prefix)
+        found = self._fetch(prefix)
         if len(self._found) >= CACHE_SIZE:
             self._found.clear()
         if found:
@@ -185,16 +197,15 @@ class Cache:
             self._found[token.prefix] = (kept[0], rows)
 
 
-def authenticate(
-    conn: Connection, presented: str, now: datetime, cache: Cache | None = None
-) -> Token:
-    """Return the active token `presented` is, or raise InvalidToken saying why not."""
+def authenticate(presented: str, now: datetime, rows: Callable[[str], Rows]) -> Token:
+    """Return the active token `presented` is, or raise InvalidToken saying why not.
+
+    `rows` finds the rows of a prefix: rows_by_prefix on a connection, or a Cache.
+    """
     wanted = digest(presented)
     match = None
     if presented.startswith(TOKEN_PREFIX):
-        prefix = presented[:PREFIX_LENGTH]
-        rows = cache.rows(conn, prefix) if cache is not None else _rows(conn, prefix)
-        for row_digest, token in rows:
+        for row_digest, token in rows(presented[:PREFIX_LENGTH]):
             # Constant-time, on digests: the time taken tells nothing about the secret.
             if hmac.compare_digest(row_digest, wanted):
                 match = token
@@ -221,10 +232,6 @@ def touch(conn: Connection, token: Token, now: datetime, cache: Cache | None = N
     if cache is not None:
         cache.used(token, now)  # written now, or by another process within the minute
     return written
-
-
-def _rows(conn: Connection, prefix: str) -> list[tuple[str, Token]]:
-    return [(row.digest, _token(row)) for row in conn.execute(_BY_PREFIX, {"prefix": prefix})]
 
 
 def _token(row: Row[Any]) -> Token:

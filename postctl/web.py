@@ -49,8 +49,11 @@ def create_app(database_url: str | None = None) -> Flask:
     # OPTIONS would answer an empty text/html 200; every method but GET/HEAD gets the JSON 405.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.extensions[ENGINE_KEY] = db.ProcessEngine(url)
-    app.extensions[TOKENS_KEY] = tokens.Cache()
+    holder = db.ProcessEngine(url)
+    app.extensions[ENGINE_KEY] = holder
+    app.extensions[TOKENS_KEY] = tokens.Cache(
+        lambda prefix: db.read(holder.get(), lambda conn: tokens.rows_by_prefix(conn, prefix))
+    )
     app.register_blueprint(api)
     app.register_blueprint(web_writes.api)
     app.register_error_handler(HTTPException, _http_error)

@@ -36,9 +36,14 @@ class _Claimed:
 
 @api.post("/post")
 def create_post() -> Response:
+    token = _authenticate()
+    value = _json_body()
+    row = _checked(value)
+    key = request.headers.get(KEY_HEADER)
+    if key is not None and not idempotency.valid_key(key):
+        raise ApiError(400, f"{KEY_HEADER} must be 1 to 255 visible ASCII characters")
     engine = engine_of(current_app).get()
-    presented = _bearer_token()
-    step = db.write(engine, lambda conn: _post_first(conn, presented))
+    step = db.write(engine, lambda conn: _post_first(conn, token, row, key, value))
     if not isinstance(step, _Claimed):
         return _respond(*step)
     try:
@@ -49,21 +54,17 @@ def create_post() -> Response:
     return _respond(result)
 
 
-def _post_first(conn: Connection, presented: str) -> tuple[idempotency.Answer, bool] | _Claimed:
-    """Check and write a POST in one transaction; with a key, claim it or find its answer.
+def _post_first(
+    conn: Connection, token: tokens.Token, row: rules.Row, key: str | None, value: Any
+) -> tuple[idempotency.Answer, bool] | _Claimed:
+    """Write a checked POST; with a key, only claim it, or find its first answer.
 
-    The token is checked in the same transaction as the write: one round of
-    BEGIN and COMMIT per request. Return the answer and whether it is a replay.
+    Return the answer and whether it is a replay, or the claim. Everything is
+    read and checked before: a slow client never holds SQLite's write lock.
     """
-    token = _authenticate(conn, presented)
-    value = _json_body()
-    row = _checked(value)
     tokens.touch(conn, token, utc_now(), token_cache_of(current_app))  # kept if this commits
-    key = request.headers.get(KEY_HEADER)
     if key is None:
         return _create(conn, row), False
-    if not idempotency.valid_key(key):
-        raise ApiError(400, f"{KEY_HEADER} must be 1 to 255 visible ASCII characters")
     earlier = _claim(conn, token, key, idempotency.fingerprint(value))
     return (earlier, True) if earlier is not None else _Claimed(token, key, row)
 
@@ -77,10 +78,9 @@ def _post_claimed(conn: Connection, claimed: _Claimed) -> idempotency.Answer:
 
 @api.delete("/post/<int:post_id>")
 def delete_post(post_id: int) -> Response:
-    presented = _bearer_token()
+    token = _authenticate()
 
     def delete(conn: Connection) -> None:
-        token = _authenticate(conn, presented)
         tokens.touch(conn, token, utc_now(), token_cache_of(current_app))
         writes.delete_post(conn, post_id)
 
@@ -90,8 +90,12 @@ def delete_post(post_id: int) -> Response:
     return response
 
 
-def _bearer_token() -> str:
-    """Return the token the request presents, or answer 401 with the challenge (RFC 6750)."""
+def _authenticate() -> tokens.Token:
+    """Return the request's active token, or answer 401 with the challenge of RFC 6750.
+
+    The token rows come from the worker's cache (a query at most once a second
+    per token), so checking a token costs no query on most requests.
+    """
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         raise ApiError(
@@ -99,13 +103,8 @@ def _bearer_token() -> str:
             "this request needs a token: send Authorization: Bearer <token>",
             [("WWW-Authenticate", REALM)],
         )
-    return credentials.strip()
-
-
-def _authenticate(conn: Connection, presented: str) -> tokens.Token:
-    """Return the active token presented, or answer 401 invalid_token (RFC 6750)."""
     try:
-        return tokens.authenticate(conn, presented, utc_now(), token_cache_of(current_app))
+        return tokens.authenticate(credentials.strip(), utc_now(), token_cache_of(current_app))
     except tokens.InvalidToken as err:
         challenge = f'{REALM}, error="invalid_token", error_description="{err}"'
         raise ApiError(401, str(err), [("WWW-Authenticate", challenge)]) from None

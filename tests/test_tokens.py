@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from postctl import db, tokens
 from postctl.admin_schema import api_token, utc_now
@@ -15,6 +16,11 @@ from tests.conftest import Run
 
 TOKEN_RE = re.compile(r"pctl_[A-Za-z0-9_-]{54}")
 TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+
+
+def on(conn: Connection) -> Callable[[str], tokens.Rows]:
+    """Find a prefix's token rows on this connection, as the web app does through its cache."""
+    return lambda prefix: tokens.rows_by_prefix(conn, prefix)
 
 
 def stored_rows(engine: Engine) -> list[dict[str, object]]:
@@ -162,14 +168,14 @@ def test_authenticate_compares_digests_and_checks_state(engine: Engine) -> None:
     now = utc_now()
     with db.transaction(engine) as conn:
         secret, made = tokens.create(conn, "ci", timedelta(hours=1))
-        assert tokens.authenticate(conn, secret, now).id == made.id
+        assert tokens.authenticate(secret, now, on(conn)).id == made.id
         with pytest.raises(tokens.InvalidToken, match=r"^unknown token$"):
-            tokens.authenticate(conn, secret[:-1] + "?", now)
+            tokens.authenticate(secret[:-1] + "?", now, on(conn))
         with pytest.raises(tokens.InvalidToken, match=r"^token expired$"):
-            tokens.authenticate(conn, secret, now + timedelta(hours=1))
+            tokens.authenticate(secret, now + timedelta(hours=1), on(conn))
         tokens.revoke(conn, "ci")
         with pytest.raises(tokens.InvalidToken, match=r"^token revoked$"):
-            tokens.authenticate(conn, secret, now)
+            tokens.authenticate(secret, now, on(conn))
 
 
 def test_authenticate_uses_a_constant_time_comparison(
@@ -185,7 +191,7 @@ def test_authenticate_uses_a_constant_time_comparison(
     monkeypatch.setattr(tokens.hmac, "compare_digest", spy)
     with db.transaction(engine) as conn:
         secret, _ = tokens.create(conn, "ci")
-        tokens.authenticate(conn, secret, utc_now())
+        tokens.authenticate(secret, utc_now(), on(conn))
     assert compared == [(tokens.digest(secret), tokens.digest(secret))]
 
 
@@ -193,14 +199,14 @@ def test_touch_writes_at_most_once_a_minute(engine: Engine) -> None:
     now = utc_now()
     with db.transaction(engine) as conn:
         secret, _ = tokens.create(conn, "ci")
-        token = tokens.authenticate(conn, secret, now)
+        token = tokens.authenticate(secret, now, on(conn))
         assert tokens.touch(conn, token, now) is True
         # A second worker that read the token before the first wrote it: no second write.
         assert tokens.touch(conn, token, now + timedelta(seconds=30)) is False
-        fresh = tokens.authenticate(conn, secret, now + timedelta(seconds=30))
+        fresh = tokens.authenticate(secret, now + timedelta(seconds=30), on(conn))
         assert tokens.touch(conn, fresh, now + timedelta(seconds=30)) is False
         assert tokens.touch(conn, fresh, now + timedelta(seconds=60)) is True
-        assert tokens.authenticate(conn, secret, now).last_used == now + timedelta(seconds=60)
+        assert tokens.authenticate(secret, now, on(conn)).last_used == now + timedelta(seconds=60)
 
 
 @pytest.mark.parametrize(
@@ -213,31 +219,31 @@ def test_parse_duration(text_: str, expected: timedelta | None) -> None:
 
 def test_the_cache_reads_a_prefix_again_after_a_second(engine: Engine) -> None:
     clock = [100.0]
-    cache = tokens.Cache(clock=lambda: clock[0])
     now = utc_now()
     with db.transaction(engine) as conn:
+        cache = tokens.Cache(on(conn), clock=lambda: clock[0])
         secret, made = tokens.create(conn, "ci")
-        assert tokens.authenticate(conn, secret, now, cache).id == made.id
+        assert tokens.authenticate(secret, now, cache).id == made.id
         tokens.revoke(conn, "ci")
         clock[0] += tokens.CACHE_SECONDS - 0.01
-        assert tokens.authenticate(conn, secret, now, cache).id == made.id  # still trusted
+        assert tokens.authenticate(secret, now, cache).id == made.id  # still trusted
         clock[0] += 0.01
         with pytest.raises(tokens.InvalidToken, match=r"^token revoked$"):
-            tokens.authenticate(conn, secret, now, cache)
+            tokens.authenticate(secret, now, cache)
         # A token made after its prefix missed is found at once: misses are not kept.
         other, _ = tokens.create(conn, "other")
         with pytest.raises(tokens.InvalidToken, match=r"^unknown token$"):
-            tokens.authenticate(conn, other[:-1] + "!", now, cache)
-        assert tokens.authenticate(conn, other, now, cache).name == "other"
+            tokens.authenticate(other[:-1] + "!", now, cache)
+        assert tokens.authenticate(other, now, cache).name == "other"
 
 
 def test_the_cache_remembers_a_use_it_wrote(engine: Engine) -> None:
-    cache = tokens.Cache()
     now = utc_now()
     with db.transaction(engine) as conn:
+        cache = tokens.Cache(on(conn))
         secret, _ = tokens.create(conn, "ci")
-        token = tokens.authenticate(conn, secret, now, cache)
+        token = tokens.authenticate(secret, now, cache)
         assert tokens.touch(conn, token, now, cache) is True
-        again = tokens.authenticate(conn, secret, now, cache)
+        again = tokens.authenticate(secret, now, cache)
         assert again.last_used == now
         assert tokens.touch(conn, again, now + timedelta(seconds=5), cache) is False

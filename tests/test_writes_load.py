@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Connection, Engine
 
 from postctl import db, queries, schema, tokens
+from postctl.web import create_app, engine_of
 from tests.apiserver import request, serving
 
 CLIENTS = 8
@@ -157,3 +158,38 @@ def test_sqlite_writers_wait_for_the_lock_instead_of_failing(tmp_path: Path) -> 
         assert (before, queries.count_rows(conn)) == (1, 2)
     first.dispose()
     second.dispose()
+
+
+def test_a_request_is_read_and_checked_before_it_waits_for_the_write_lock(
+    tmp_path: Path,
+) -> None:
+    """A bad or slow body never holds SQLite's write lock, nor waits for it."""
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    engine = db.make_engine(url, must_exist=False)
+    schema.reset_db(engine)
+    with db.transaction(engine) as conn:
+        secret, _ = tokens.create(conn, "ci")
+    app = create_app(url)
+    client = app.test_client()
+    locked, done = threading.Event(), threading.Event()
+
+    def hold(conn: Connection) -> None:  # another writer, busy for as long as the test runs
+        locked.set()
+        done.wait(timeout=30)
+
+    holder = threading.Thread(target=db.write, args=(engine, hold))
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        started = time.monotonic()
+        headers = {"Authorization": f"Bearer {secret}"}
+        resp = client.post("/post", data=b"{", content_type="application/json", headers=headers)
+        assert resp.status_code == 400
+        resp = client.post("/post", json={"content": ""}, headers=headers)
+        assert resp.status_code == 422
+        assert time.monotonic() - started < 2  # not SQLITE_BUSY_TIMEOUT
+    finally:
+        done.set()
+        holder.join()
+        engine_of(app).dispose()
+        engine.dispose()
