@@ -118,9 +118,10 @@ def list_command(app: App, fmt: str) -> None:
 @click.argument("name", metavar="NAME")
 @pass_app
 def revoke_command(app: App, name: str) -> None:
-    """Revoke the token called NAME: from now on it is refused (401). Exit 3 if there is none.
+    """Revoke the token called NAME: it is refused (401) within a second. Exit 3 if none.
 
-    The row stays, for `token list`; its name cannot be used again.
+    Each server worker keeps the token rows it read for a second. The row
+    stays, for `token list`; its name cannot be used again.
 
     Example: postctl token revoke ci
     """
