@@ -84,6 +84,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: str
+    cpu_ms: float  # CPU time of the server's processes per request: what other load cannot skew
 
 
 def prepare(url: str) -> str:
@@ -113,7 +114,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[int]:
     """Run a uWSGI command in its own process group until the block ends."""
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -130,7 +131,7 @@ def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     sys.exit(f"server on port {port} did not answer within 30 s")
                 time.sleep(0.2)
-        yield
+        yield proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -140,12 +141,36 @@ def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
             proc.wait()
 
 
-def run_wrk(port: int, args: argparse.Namespace, script: Path, seconds: int) -> Result:
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a uWSGI master, its workers, and the workers it has reaped (recycled)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def fields(p: int) -> list[str]:
+        text = Path(f"/proc/{p}/stat").read_text()
+        return text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+
+    master = fields(pid)
+    total = sum(int(v) for v in master[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = fields(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if child[1] == str(pid):  # ppid
+                total += int(child[11]) + int(child[12])
+    return total / ticks
+
+
+def run_wrk(port: int, pid: int, args: argparse.Namespace, script: Path, seconds: int) -> Result:
     base = ["wrk", "-t2", f"-c{args.connections}", "--latency", "-s", str(script)]
     url = f"http://127.0.0.1:{port}/"
+    cpu_before = tree_cpu_seconds(pid)
     out = subprocess.run(
         [*base, f"-d{seconds}s", url], check=True, capture_output=True, text=True
     ).stdout
+    cpu = tree_cpu_seconds(pid) - cpu_before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     # Read errors are the server closing each connection (--http-socket has no
     # keep-alive); a non-2xx answer or a timeout would be a real failure.
     errors = re.search(r"Non-2xx or 3xx responses: \d+|timeout [1-9]\d*", out)
@@ -154,6 +179,7 @@ def run_wrk(port: int, args: argparse.Namespace, script: Path, seconds: int) -> 
         latency_ms(out, "50%"),
         latency_ms(out, "99%"),
         errors.group(0) if errors else "",
+        1000 * cpu / max(requests, 1),
     )
 
 
@@ -183,15 +209,20 @@ def run(args: argparse.Namespace) -> int:
         print("bare:    " + " ".join(bare_argv))
         print("postctl: " + " ".join(ours_argv))
         runs: dict[str, list[Result]] = {name: [] for name in names}
-        with server(bare_argv, env, bare_port), server(ours_argv, env, postctl_port):
-            for port in (bare_port, postctl_port):
-                run_wrk(port, args, script, min(2, args.duration))  # warm-up: pools, imports
+        with (
+            server(bare_argv, env, bare_port) as bare_pid,
+            server(ours_argv, env, postctl_port) as ours_pid,
+        ):
+            targets = ((bare_port, bare_pid), (postctl_port, ours_pid))
+            for port, pid in targets:
+                run_wrk(port, pid, args, script, min(2, args.duration))  # warm-up: pools, imports
             for _ in range(args.rounds):
-                for name, port in zip(names, (bare_port, postctl_port), strict=True):
-                    result = run_wrk(port, args, script, args.duration)
+                for name, (port, pid) in zip(names, targets, strict=True):
+                    result = run_wrk(port, pid, args, script, args.duration)
                     print(
                         f"  {name}: {result.requests_per_s:,.0f} req/s, "
-                        f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms {result.errors}"
+                        f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
+                        f"{result.cpu_ms:.3f} CPU ms/POST {result.errors}"
                     )
                     runs[name].append(result)
     engine = db.make_engine(args.url)
@@ -204,13 +235,20 @@ def run(args: argparse.Namespace) -> int:
     ]
     print(f"\nmedian of {args.rounds} rounds of {args.duration} s (ratios per round: "
           + ", ".join(f"{r:.2f}" for r in ratios) + f"); {rows:,} posts in the table:")  # fmt: skip
-    print("\n| server | POSTs/s | p50 ms | p99 ms | vs bare |\n| --- | ---: | ---: | ---: | ---: |")
+    print(
+        "\n| server | POSTs/s | p50 ms | p99 ms | vs bare | server CPU ms/POST |"
+        "\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    )
     bare_rate = statistics.median(r.requests_per_s for r in runs[names[0]])
     for name in names:
         rate = statistics.median(r.requests_per_s for r in runs[name])
         p50 = statistics.median(r.p50_ms for r in runs[name])
         p99 = statistics.median(r.p99_ms for r in runs[name])
-        print(f"| {name} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {rate / bare_rate:.2f}x |")
+        cpu = statistics.median(r.cpu_ms for r in runs[name])
+        print(
+            f"| {name} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {rate / bare_rate:.2f}x "
+            f"| {cpu:.3f} |"
+        )
     failed = [f"{n}: {r.errors}" for n in names for r in runs[n] if r.errors]
     ratio = statistics.median(ratios)
     ok = ratio >= 0.9 and not failed

@@ -66,7 +66,7 @@ def test_write_benchmark_runs_and_prints_the_ratio(tmp_path: Path) -> None:
     assert proc.returncode in (0, 1), err  # 1: the target was not met on this run
     lines = out.splitlines()
     assert lines[0] == f"database: {url}"
-    assert "| server | POSTs/s | p50 ms | p99 ms | vs bare |" in lines
+    assert "| server | POSTs/s | p50 ms | p99 ms | vs bare | server CPU ms/POST |" in lines
     assert re.fullmatch(
         r"postctl serve: \d+\.\d\dx the bare app's POSTs/s \(target >= 0\.90x\): (met|NOT met)",
         lines[-1],
