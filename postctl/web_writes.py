@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from datetime import datetime
+from typing import Any, NamedTuple, NoReturn
 
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import Connection, Engine
@@ -25,6 +26,18 @@ KEY_HEADER = "Idempotency-Key"
 api = Blueprint("writes", __name__)
 
 
+class _Caller(NamedTuple):
+    """Who is writing: the token, the time its request is checked at, the token cache."""
+
+    token: tokens.Token
+    now: datetime
+    cache: tokens.Cache
+
+    def touch(self, conn: Connection) -> None:
+        """Record the token's use in the request's transaction (at most once a minute)."""
+        tokens.touch(conn, self.token, self.now, self.cache)
+
+
 @dataclass(frozen=True)
 class _Claimed:
     """A POST whose Idempotency-Key is claimed: what its second transaction writes."""
@@ -36,14 +49,14 @@ class _Claimed:
 
 @api.post("/post")
 def create_post() -> Response:
-    token = _authenticate()
+    caller = _authenticate()
     value = _json_body()
     row = _checked(value)
     key = request.headers.get(KEY_HEADER)
     if key is not None and not idempotency.valid_key(key):
         raise ApiError(400, f"{KEY_HEADER} must be 1 to 255 visible ASCII characters")
     engine = engine_of(current_app).get()
-    step = db.write(engine, lambda conn: _post_first(conn, token, row, key, value))
+    step = db.write(engine, lambda conn: _post_first(conn, caller, row, key, value))
     if not isinstance(step, _Claimed):
         return _respond(*step)
     try:
@@ -55,18 +68,18 @@ def create_post() -> Response:
 
 
 def _post_first(
-    conn: Connection, token: tokens.Token, row: rules.Row, key: str | None, value: Any
+    conn: Connection, caller: _Caller, row: rules.Row, key: str | None, value: Any
 ) -> tuple[idempotency.Answer, bool] | _Claimed:
     """Write a checked POST; with a key, only claim it, or find its first answer.
 
     Return the answer and whether it is a replay, or the claim. Everything is
     read and checked before: a slow client never holds SQLite's write lock.
     """
-    tokens.touch(conn, token, utc_now(), token_cache_of(current_app))  # kept if this commits
+    caller.touch(conn)  # kept if this commits
     if key is None:
         return _create(conn, row), False
-    earlier = _claim(conn, token, key, idempotency.fingerprint(value))
-    return (earlier, True) if earlier is not None else _Claimed(token, key, row)
+    earlier = _claim(conn, caller, key, idempotency.fingerprint(value))
+    return (earlier, True) if earlier is not None else _Claimed(caller.token, key, row)
 
 
 def _post_claimed(conn: Connection, claimed: _Claimed) -> idempotency.Answer:
@@ -78,10 +91,10 @@ def _post_claimed(conn: Connection, claimed: _Claimed) -> idempotency.Answer:
 
 @api.delete("/post/<int:post_id>")
 def delete_post(post_id: int) -> Response:
-    token = _authenticate()
+    caller = _authenticate()
 
     def delete(conn: Connection) -> None:
-        tokens.touch(conn, token, utc_now(), token_cache_of(current_app))
+        caller.touch(conn)
         writes.delete_post(conn, post_id)
 
     db.write(engine_of(current_app).get(), delete)
@@ -90,7 +103,7 @@ def delete_post(post_id: int) -> Response:
     return response
 
 
-def _authenticate() -> tokens.Token:
+def _authenticate() -> _Caller:
     """Return the request's active token, or answer 401 with the challenge of RFC 6750.
 
     The token rows come from the worker's cache (a query at most once a second
@@ -103,8 +116,9 @@ def _authenticate() -> tokens.Token:
             "this request needs a token: send Authorization: Bearer <token>",
             [("WWW-Authenticate", REALM)],
         )
+    now, cache = utc_now(), token_cache_of(current_app)
     try:
-        return tokens.authenticate(credentials.strip(), utc_now(), token_cache_of(current_app))
+        return _Caller(tokens.authenticate(credentials.strip(), now, cache), now, cache)
     except tokens.InvalidToken as err:
         challenge = f'{REALM}, error="invalid_token", error_description="{err}"'
         raise ApiError(401, str(err), [("WWW-Authenticate", challenge)]) from None
@@ -161,11 +175,11 @@ def _respond(result: idempotency.Answer, replayed: bool = False) -> Response:
 
 
 def _claim(
-    conn: Connection, token: tokens.Token, key: str, request_digest: str
+    conn: Connection, caller: _Caller, key: str, request_digest: str
 ) -> idempotency.Answer | None:
     """Claim the key, or return the first answer, or answer 409 or 422."""
     try:
-        return idempotency.claim(conn, token.id, key, request_digest, utc_now())
+        return idempotency.claim(conn, caller.token.id, key, request_digest, caller.now)
     except idempotency.KeyReused:
         reason = "already used with a different body"
         raise ApiError(
