@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from postctl import db, idempotency, output, rules, tokens, writes
 from postctl.admin_schema import utc_now
 from postctl.errors import DatabaseError
-from postctl.web_base import ApiError, engine_of, json_response, token_cache_of
+from postctl.web_base import ApiError, engine_of, token_cache_of
 
 REALM = 'Bearer realm="postctl"'
 KEY_HEADER = "Idempotency-Key"
@@ -168,10 +168,27 @@ def _create(conn: Connection, row: rules.Row) -> idempotency.Answer:
 
 
 def _respond(result: idempotency.Answer, replayed: bool = False) -> Response:
-    headers = [("Location", result.location)] if result.location else []
+    response = _Answer(result.body + "\n", status=result.status, mimetype="application/json")
+    response.location_path = result.location
     if replayed:
-        headers.append(("Idempotent-Replayed", "true"))
-    return json_response(result.body, result.status, headers)
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+class _Answer(Response):
+    """A JSON answer whose Location is a path made here, /post/ID: ASCII, a URI already.
+
+    werkzeug converts a Location header from an IRI to a URI as it sends it,
+    which costs a sixth of a POST's Python; this path needs no conversion.
+    """
+
+    location_path: str | None = None
+
+    def get_wsgi_headers(self, environ: Any) -> Any:
+        headers = super().get_wsgi_headers(environ)
+        if self.location_path:
+            headers["Location"] = self.location_path
+        return headers
 
 
 def _claim(
