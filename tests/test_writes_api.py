@@ -583,3 +583,17 @@ def test_the_answer_is_the_post_as_stored(client: FlaskClient, token: str, conte
     resp = client.post("/post", json=body, headers=bearer(token))
     assert resp.status_code == 201, resp.data[:200]
     assert client.get(resp.headers["Location"]).data == resp.data
+
+
+def test_a_write_on_a_connection_the_server_dropped_runs_again(
+    app: Flask, client: FlaskClient, mysql_url: str, engine: Engine, token: str
+) -> None:
+    """The web engine has no pre-ping: a write that finds its pooled connection gone retries."""
+    assert client.post("/post", json=NEW, headers=bearer(token)).status_code == 201
+    with engine_of(app).get().connect() as conn:
+        conn_id = conn.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+    with engine.connect() as other:
+        other.execute(text(f"KILL {int(conn_id)}"))
+    resp = client.post("/post", json=NEW, headers=bearer(token))
+    assert (resp.status_code, resp.headers["Location"]) == (201, "/post/2"), resp.data
+    assert count(engine) == 2
