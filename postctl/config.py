@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 DEFAULT_SQLITE_FILE = "postctl.db"
+DEFAULT_PROTECTED = ("production",)
 MYSQL_VARS = ("MYSQL_HOST", "MYSQL_USER", "MYSQL_PASS", "MYSQL_DB")
 
 URL_ORDER_HELP = (
@@ -41,3 +42,16 @@ def mysql_url(host: str, user: str, password: str, database: str, port: str | No
         auth += ":" + quote(password, safe="")
     netloc = f"{auth}@{host}" + (f":{int(port)}" if port else "")
     return f"mysql+mysqldb://{netloc}/{quote(database, safe='')}?charset=utf8mb4"
+
+
+def believed_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """Return the environment the caller says it is in (POSTCTL_ENV), if any."""
+    env = os.environ if environ is None else environ
+    return env.get("POSTCTL_ENV") or None
+
+
+def protected_environments(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Return the protected environments: POSTCTL_PROTECTED_ENVIRONMENTS, comma-separated."""
+    env = os.environ if environ is None else environ
+    names = {n.strip() for n in env.get("POSTCTL_PROTECTED_ENVIRONMENTS", "").split(",")}
+    return frozenset(names - {""}) or frozenset(DEFAULT_PROTECTED)

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import Engine
 
 from postctl import rules
+from postctl.web import create_app, engine_of
 from tests.conftest import Run, table_rows, write_csv
+from tests.test_writes_api import bearer, make_token
 
 HEADER = "id,content,author_email,created_time\n"
 ROWS = (
@@ -60,3 +62,22 @@ def test_nul_is_stored_or_refused_by_line(
     dumped = run("dump-fixtures", str(tmp_path / "dump"))
     assert dumped.exit_code == 0, dumped.output
     assert (tmp_path / "dump" / "posts.csv").read_bytes().endswith(ROWS.encode())
+
+
+def test_a_post_with_nul_is_stored_or_is_422(engine: Engine, db_url: str) -> None:
+    app = create_app(db_url)
+    client = app.test_client()
+    post = {"content": "nul \x00 inside", "author_email": "c\x00d@e.f"}
+    resp = client.post("/post", json=post, headers=bearer(make_token(engine)))
+    engine_of(app).dispose()
+    if engine.dialect.name != "postgresql":
+        assert resp.status_code == 201, resp.data
+        assert resp.get_json()["content"] == "nul \x00 inside"
+        assert table_rows(engine)[0][1:3] == ("nul \x00 inside", "c\x00d@e.f")
+        return
+    assert resp.status_code == 422, resp.data
+    assert resp.get_json()["error"]["errors"] == [
+        {"field": "content", "message": REFUSED},
+        {"field": "author_email", "message": REFUSED},
+    ]
+    assert table_rows(engine) == []
