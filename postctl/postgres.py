@@ -13,31 +13,13 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 
+from postctl import hints
 from postctl.errors import DatabaseError
 
 DRIVER = "psycopg"
 SCHEME = f"postgresql+{DRIVER}"
 INSTALL = "pip install 'postctl[postgres]'"
 _PLAIN = ("postgresql", "postgres")
-
-# SQLSTATEs worth a specific hint.
-_HINTS = {
-    "3D000": "create the database first (CREATE DATABASE ... ENCODING 'UTF8')",
-    "42P01": "run `postctl reset-db` first to create the schema",
-    "42501": "check that the user may use this database and its tables",
-    "28P01": "check the user name and password",
-    "28000": "check the user name, the password and the server's pg_hba.conf",
-}
-# A connection that fails has no SQLSTATE: its message tells what went wrong.
-_CONNECT_HINTS = (
-    ("timeout expired", "the server did not answer in time; check that it runs and is reachable"),
-    ("Connection refused", "check that the server is running and the host and port are right"),
-    ('database "', "create the database first (CREATE DATABASE ... ENCODING 'UTF8')"),
-    ('role "', "check the user name"),
-    ("password authentication failed", "check the user name and password"),
-    ("no password supplied", "put the password in the URL"),
-    ("could not translate host name", "check the host name"),
-)
 
 
 def is_postgres(url: URL) -> bool:
@@ -71,17 +53,16 @@ def sqlstate(orig: object) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def describe(orig: object) -> tuple[str, str | None]:
-    """Return the first line of a psycopg error, shortened, and a hint for it."""
+def describe(masked_url: str, orig: object) -> str:
+    """Describe a psycopg error in one line naming the (masked) URL, with a hint."""
     reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     code = sqlstate(orig)
-    if code is not None:
-        return reason, _HINTS.get(code)
-    # "connection failed: connection to server at "h", port p failed: FATAL:  why":
-    # the URL already names the host and port.
-    reason = reason.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
-    hint = next((h for needle, h in _CONNECT_HINTS if needle in reason), None)
-    return reason, hint
+    if code is None:
+        # "connection failed: connection to server at "h", port p failed: FATAL:  why":
+        # the URL already names the host and port.
+        reason = reason.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+    hint = hints.postgres(code, reason)
+    return f"{masked_url}: {reason}" + (f"; {hint}" if hint else "")
 
 
 LOCK_NOT_AVAILABLE = "55P03"
