@@ -10,16 +10,19 @@ in `postctl.models` for scripts that want one.
 from __future__ import annotations
 
 import os
+import re
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
-from postctl.errors import DatabaseError
+from postctl.errors import ConfigError, DatabaseError
 
 CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answers
 MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
@@ -40,29 +43,126 @@ _MYSQL_HINTS = {
 }
 
 
+# Query parameters that some drivers take a password from.
+_SECRET_KEYS = ("password", "passwd", "pwd")
+# The user-information part of a URL as written: the password is what follows its
+# first ":"; up to the first "@" or to the last one (an "@" left unencoded).
+_WRITTEN_PASSWORDS = (
+    re.compile(r"[^:/]*://[^:/@]*:([^@]*)@", re.S),
+    re.compile(r"[^:/]*://[^:/@]*:(.*)@", re.S),
+)
+# After the "://": the user information (up to the first "@"), then host and port.
+_HOST_PORT = re.compile(r"(?:[^:/]*(?::[^@]*)?@)?([^/?]*)", re.S)
+MASK = "***"
+# Free text is searched for passwords this long or longer: masking every "p" of a
+# message would garble it, and show the password by its gaps. URLs are masked whole.
+MIN_HIDDEN = 4
+
+
 def mask_url(url: str | URL) -> str:
-    """Return the URL as text with its password hidden."""
+    """Return the URL as text with its password hidden; never raise."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sa_exc.ArgumentError:
+        parsed = make_url(url)
+        query = {k: (MASK if k.lower() in _SECRET_KEYS else v) for k, v in parsed.query.items()}
+        return parsed.set(query=query).render_as_string(hide_password=True)
+    except Exception:  # any URL at all: this runs inside error handlers
         return "<unparseable database URL>"
 
 
-def check_url(url: str) -> None:
-    """Raise DatabaseError unless the URL parses; connect to nothing."""
+def url_problem(url: str) -> str | None:
+    """Say what is wrong with a database URL, or None, without repeating it (a password)."""
+    if "\0" in url:
+        return "it contains a NUL character"
+    if not _encodes(url):
+        return "it is not valid UTF-8 text"
+    problem = _authority_problem(url)
+    if problem is not None:
+        return problem
     try:
-        make_url(url)
-    except sa_exc.ArgumentError as err:
-        raise DatabaseError(f"invalid database URL: {err}") from None
-
-
-def url_password(url: str) -> str | None:
-    """Return the URL's password, if it has one and parses."""
-    try:
-        password = make_url(url).password
+        parsed = make_url(url)
     except sa_exc.ArgumentError:
-        return None
-    return str(password) if password else None
+        return "not of the form dialect+driver://user:password@host:port/database"
+    except ValueError:  # SQLAlchemy's int() of the port
+        return "the port is not a number"
+    except Exception as err:
+        return f"it cannot be parsed ({type(err).__name__})"
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return "the port is not from 1 to 65535"
+    try:
+        parsed.get_dialect()
+    except sa_exc.NoSuchModuleError:
+        return f"unknown kind of database {parsed.drivername!r}"
+    except Exception as err:
+        return f"its database kind {parsed.drivername!r} cannot be loaded ({type(err).__name__})"
+    return None
+
+
+def _authority_problem(url: str) -> str | None:
+    """Check the host and port as SQLAlchemy's URL pattern finds them, before it parses them."""
+    match = _HOST_PORT.match(url.partition("://")[2])
+    host_port = match.group(1) if match else ""
+    if "@" in host_port:
+        return "an '@' in the user name or password must be written as %40"
+    if host_port.startswith("["):
+        _host, closed, port = host_port[1:].partition("]")
+        if not closed:
+            return "an IPv6 host must be closed with ']'"
+        if port and not port.startswith(":"):
+            return "only a port may follow an IPv6 host"
+        port = port[1:]
+    else:
+        port = host_port.partition(":")[2]
+    if port and not (port.isascii() and port.isdigit()):
+        return "the port is not a number"
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_url(url: str) -> None:
+    """Raise ConfigError unless the URL parses and names a known database; connect to nothing."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"invalid database URL: {problem}")
+
+
+def password_forms(url: str) -> list[str]:
+    """Return every text the URL's password may show as: as written, decoded, encoded.
+
+    Longest first. Works on any text, parseable or not, and never raises.
+    """
+    found: set[str] = set()
+    try:
+        parsed = make_url(url)
+        found.add(str(parsed.password or ""))
+        found.update(str(v) for k, v in parsed.query.items() if k.lower() in _SECRET_KEYS)
+    except Exception:
+        pass
+    for pattern in _WRITTEN_PASSWORDS:
+        match = pattern.match(url)
+        if match:
+            found.add(match.group(1))
+    for written in list(found):
+        for form in (unquote, lambda t: quote(t, safe=""), lambda t: quote(unquote(t), safe="")):
+            try:
+                found.add(form(written))
+            except Exception:  # a lone surrogate does not encode
+                continue
+    return sorted((f for f in found if f), key=len, reverse=True)
+
+
+def hide_password(message: str, url: str) -> str:
+    """Mask the URL's password in every form wherever a message may still carry it."""
+    for form in password_forms(url):
+        if len(form) >= MIN_HIDDEN:
+            message = message.replace(form, MASK)
+    return message
 
 
 def is_mysql(url: str | URL) -> bool:
@@ -81,10 +181,8 @@ def make_engine(
     the loading commands ask for it, because with it a server may ask for any
     file the client can read.
     """
-    try:
-        parsed = make_url(url)
-    except sa_exc.ArgumentError as err:
-        raise DatabaseError(f"invalid database URL: {err}") from None
+    check_url(url)
+    parsed = make_url(url)
     backend = parsed.get_backend_name()
     kwargs: dict[str, Any] = {}
     if backend in ("mysql", "mariadb"):
@@ -101,14 +199,18 @@ def make_engine(
     elif backend == "sqlite":
         _check_sqlite_file(parsed, must_exist)
     try:
-        engine = create_engine(parsed, **kwargs)
+        with warnings.catch_warnings():
+            # A query parameter the driver ignores is a mistake in the URL, not a warning.
+            warnings.simplefilter("error", sa_exc.SAWarning)
+            engine = create_engine(parsed, **kwargs)
     except ImportError as err:
         hint = "; install it with pip install 'postctl[mysql]'" if backend == "mysql" else ""
-        raise DatabaseError(
+        raise ConfigError(
             f"cannot use {mask_url(parsed)}: its driver is not installed ({err}){hint}"
         ) from None
-    except sa_exc.ArgumentError as err:
-        raise DatabaseError(f"cannot use {mask_url(parsed)}: {err}") from None
+    except (sa_exc.ArgumentError, sa_exc.SAWarning, TypeError, ValueError) as err:
+        reason = str(err).split(" (Background on")[0]
+        raise ConfigError(f"cannot use {mask_url(parsed)}: {reason}") from None
     if backend == "sqlite":
         _own_sqlite_transactions(engine)
     return engine
@@ -187,6 +289,19 @@ class ProcessEngine:
         self._engine = None
 
 
+def connect(engine: Engine) -> Connection:
+    """Open a connection; a failure leaves as a one-line DatabaseError (ConfigError:
+    the URL's settings are not what the driver takes)."""
+    try:
+        return engine.connect()
+    except sa_exc.DBAPIError as err:
+        raise DatabaseError(describe_error(engine, err)) from None
+    except (TypeError, ValueError) as err:  # a query parameter the driver does not take
+        raise ConfigError(
+            f"cannot connect to {mask_url(engine.url)}: the driver refuses its settings ({err})"
+        ) from None
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
     """Open a connection in a transaction, committed on success, rolled back on error.
@@ -194,8 +309,9 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     Database errors leave as `DatabaseError` with a one-line message that names
     the masked URL and what to do.
     """
+    conn = connect(engine)
     try:
-        with engine.begin() as conn:
+        with conn, conn.begin():
             yield conn
     except sa_exc.DBAPIError as err:
         raise DatabaseError(describe_error(engine, err)) from None
@@ -210,10 +326,7 @@ def read(engine: Engine, query: Callable[[Connection], T]) -> T:
     errors leave as `DatabaseError`, as from `transaction`.
     """
     for attempt in (1, 2):
-        try:
-            conn = engine.connect()  # a failure to connect is not retried: no doubled timeout
-        except sa_exc.DBAPIError as err:
-            raise DatabaseError(describe_error(engine, err)) from None
+        conn = connect(engine)  # a failure to connect is not retried: no doubled timeout
         try:
             with conn:
                 return query(conn)

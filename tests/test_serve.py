@@ -151,9 +151,14 @@ def test_an_app_that_cannot_load_stops_serve_before_uwsgi(tmp_path: Path) -> Non
 
 
 def test_a_bad_url_stops_serve_before_uwsgi(run: Run) -> None:
-    result = run("serve", url="not a url")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("Error: invalid database URL")
+    for args in (["serve"], ["serve", "--print-command"]):
+        result = run(*args, url="not a url")
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr == (
+            "Error: POSTCTL_DATABASE_URL: invalid database URL: "
+            "not of the form dialect+driver://user:password@host:port/database\n"
+        )
 
 
 def test_uwsgi_exits_when_the_app_does_not_load(tmp_path: Path) -> None:
