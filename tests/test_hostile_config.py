@@ -118,7 +118,7 @@ def test_help_and_completion_work_whatever_the_setting() -> None:
         (
             "mysql+mysqldb://u:p@ss@h/d",
             "an '@' in the user name or password must be written as %40",
-        ),  # noqa: E501
+        ),
         ("nosuchdb://u:p@h/d", "unknown kind of database 'nosuchdb'"),
         ("sqlite:///a\0b.db", "it contains a NUL character"),
         ("sqlite:///caf\udce9.db", "it is not valid UTF-8 text"),

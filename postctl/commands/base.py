@@ -147,6 +147,16 @@ def pass_app(func: F) -> F:
     return with_app  # type: ignore[return-value]
 
 
+def text_only(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an option value that is not text: bytes that are not UTF-8 reach no database."""
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.BadParameter("not valid UTF-8 text") from None
+    return value
+
+
 def _stdin_is_tty() -> bool:
     return sys.stdin.isatty()
 

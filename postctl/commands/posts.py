@@ -7,7 +7,7 @@ from datetime import datetime
 import click
 
 from postctl import db, output, queries
-from postctl.commands.base import App, format_options, pass_app
+from postctl.commands.base import App, format_options, pass_app, text_only
 
 SINCE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
@@ -44,7 +44,9 @@ def show_post_command(app: App, post_id: int, fmt: str, style: str) -> None:
     show_default=True,
     help="Skip this many posts first (for paging).",
 )
-@click.option("--author", metavar="EMAIL", help="Only posts by this author_email.")
+@click.option(
+    "--author", metavar="EMAIL", callback=text_only, help="Only posts by this author_email."
+)
 @click.option(
     "--since",
     metavar="DATETIME",
