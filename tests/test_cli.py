@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from postctl.commands import base
+from tests import servers
 from tests.conftest import REPO, Run, table_rows, write_csv
 
 POST_1_TABLE = (
@@ -178,9 +178,8 @@ def test_help_states_the_url_order(run: Run) -> None:
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "postctl", "--version"], capture_output=True, text=True, check=True
-    )
+    done = servers.run([sys.executable, "-m", "postctl", "--version"], text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("postctl, version ")
 
 
@@ -190,15 +189,16 @@ def test_cli_does_not_import_the_web_layer() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug') "
         "or m in ('postctl.web', 'sqlalchemy.orm')))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = servers.run([sys.executable, "-c", code], text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     assert done.stdout == "[]\n"
 
 
 def test_startup_bench_runs_and_prints_the_ratio() -> None:
-    done = subprocess.run(
+    done = servers.run(
         [sys.executable, str(REPO / "bench" / "startup.py"), "--runs", "1"],
-        capture_output=True,
         text=True,
+        timeout=120,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
     )
     assert done.returncode == 0, done.stderr

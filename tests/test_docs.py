@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import servers
 from tests.conftest import CONFIG_VARS, REPO
 
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -51,7 +52,7 @@ def test_shell_examples_print_what_they_show(path: Path, tmp_path: Path) -> None
     env.pop("POSTCTL_DATABASE_URL", None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     for command, expected in examples(path):
-        done = subprocess.run(
+        done = servers.run(
             ["bash", "-c", command],
             cwd=tmp_path,
             env=env,
@@ -67,20 +68,18 @@ def test_shell_examples_print_what_they_show(path: Path, tmp_path: Path) -> None
 
 
 def test_command_reference_is_generated_from_help() -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--check"],
-        capture_output=True,
-        text=True,
+    done = servers.run(
+        [sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--check"], text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
 
 
 def test_docs_site_builds_strictly(tmp_path: Path) -> None:
-    done = subprocess.run(
+    done = servers.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
         cwd=REPO,
-        capture_output=True,
         text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "site" / "commands" / "index.html").exists()

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
@@ -171,6 +171,7 @@ PROBLEM = (
 def test_a_file_loads_as_the_rules_say_or_changes_nothing(
     data: bytes, base: Engine, db_url: str, tmp_path: Path, spans: str, writer: str
 ) -> None:
+    note(f"file: {data!r}")
     fresh(base)
     path = tmp_path / "posts.csv"
     path.write_bytes(data)
@@ -186,8 +187,8 @@ def test_a_file_loads_as_the_rules_say_or_changes_nothing(
         code, stderr = load_with_inserts(db_url, path)
     after = invoke(["dump-fixtures", "-q", str(tmp_path / "after")], env)
     assert after.exit_code == 0, after.output
-    dumped_before = (tmp_path / "before" / "posts.csv").read_text(encoding="utf-8")
-    dumped_after = (tmp_path / "after" / "posts.csv").read_text(encoding="utf-8")
+    dumped_before = (tmp_path / "before" / "posts.csv").read_bytes().decode("utf-8")
+    dumped_after = (tmp_path / "after" / "posts.csv").read_bytes().decode("utf-8")
     expected = oracle.read(data, TAKEN)
     event("loaded" if code == 0 else "refused")
     if code == 0:
@@ -207,6 +208,7 @@ def test_a_file_loads_as_the_rules_say_or_changes_nothing(
         for line in stderr.splitlines():
             assert re.fullmatch(pattern, line, re.S), stderr
         if not expected.file_error:
-            first = re.search(rf"{re.escape(str(path))}:(\d+):", stderr)
-            assert first is not None, stderr
-            assert int(first.group(1)) == expected.bad_lines[0], stderr
+            # Every line named breaks a rule (a duplicate id may go unnamed while a
+            # line breaks another rule: the duplicates are found while writing).
+            named = {int(n) for n in re.findall(rf"{re.escape(str(path))}:(\d+):", stderr)}
+            assert named and named <= set(expected.bad_lines), stderr

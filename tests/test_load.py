@@ -327,3 +327,19 @@ def test_dump_before_reset_says_what_to_do_and_writes_nothing(run: Run, tmp_path
         f"Error: {url}: no such table: post; run `postctl reset-db` first to create the schema\n"
     )
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_server_without_local_infile_gets_inserts(
+    mysql_url: str, no_local_infile_url: str, run: Run, tmp_path: Path
+) -> None:
+    """The fallback MySQL 8 needs by default: the client allows LOAD DATA LOCAL, the server not."""
+    eng = loading_engine(no_local_infile_url)
+    schema.reset_db(eng)
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT @@GLOBAL.local_infile")).scalar_one() == 0
+    path = write_csv(tmp_path, HEADER + "1,a\\b,x\\y@b.c,2018-10-03 12:30:00\n")
+    with db.transaction(eng) as conn:
+        results = load_fixtures(conn, find_files([path]))
+    assert [(r.rows, r.method) for r in results] == [(1, "executemany")]
+    assert table_rows(eng) == [(1, "a\\b", "x\\y@b.c", datetime(2018, 10, 3, 12, 30))]
+    eng.dispose()

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine
 
 from postctl import serve
+from tests import servers
 from tests.conftest import CONFIG_VARS, REPO, Run
 
 UWSGI = serve.find_uwsgi()
@@ -139,9 +140,7 @@ def test_an_app_that_cannot_load_stops_serve_before_uwsgi(tmp_path: Path) -> Non
         "import sys; sys.modules['flask'] = None; from postctl.cli import main; "
         "main(['--database-url', 'sqlite:///x.db', 'serve', '--port', '1'])"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
-    )
+    done = servers.run([sys.executable, "-c", code], text=True, cwd=tmp_path, timeout=60)
     assert done.returncode == 1
     assert done.stdout == ""
     assert (
@@ -162,11 +161,13 @@ def test_a_bad_url_stops_serve_before_uwsgi(run: Run) -> None:
 
 
 def test_uwsgi_exits_when_the_app_does_not_load(tmp_path: Path) -> None:
-    """--need-app: a worker that cannot import the app stops uWSGI instead of serving 500s."""
+    """--need-app: a worker that cannot import the app stops uWSGI instead of serving 500s.
+
+    uWSGI gives up at once; without --need-app it would serve, and the timeout kills
+    its whole process group (master and workers) in seconds, not a minute.
+    """
     options = serve.ServeOptions(port=free_port(), module="postctl.no_such_module:app")
-    done = subprocess.run(
-        serve.uwsgi_command(UWSGI, options), capture_output=True, text=True, timeout=60
-    )
+    done = servers.run(serve.uwsgi_command(UWSGI, options), text=True, timeout=15)
     assert done.returncode != 0
     assert "no app loaded" in done.stderr
 
