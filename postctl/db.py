@@ -45,12 +45,9 @@ _MYSQL_HINTS = {
 
 # Query parameters that some drivers take a password from.
 _SECRET_KEYS = ("password", "passwd", "pwd")
-# The user-information part of a URL as written: the password is what follows its
-# first ":"; up to the first "@" or to the last one (an "@" left unencoded).
-_WRITTEN_PASSWORDS = (
-    re.compile(r"[^:/]*://[^:/@]*:([^@]*)@", re.S),
-    re.compile(r"[^:/]*://[^:/@]*:(.*)@", re.S),
-)
+# Where a URL's password starts as written: after the user name's ":". It ends at
+# some "@" after that: the first, or a later one when an "@" was left unencoded.
+_PASSWORD_START = re.compile(r"[^:/]*://[^:/@]*:", re.S)
 # After the "://": the user information (up to the first "@"), then host and port.
 _HOST_PORT = re.compile(r"(?:[^:/]*(?::[^@]*)?@)?([^/?]*)", re.S)
 MASK = "***"
@@ -144,10 +141,10 @@ def password_forms(url: str) -> list[str]:
         found.update(str(v) for k, v in parsed.query.items() if k.lower() in _SECRET_KEYS)
     except Exception:
         pass
-    for pattern in _WRITTEN_PASSWORDS:
-        match = pattern.match(url)
-        if match:
-            found.add(match.group(1))
+    start = _PASSWORD_START.match(url)
+    if start:
+        rest = url[start.end() :]
+        found.update(rest[:at] for at, char in enumerate(rest) if char == "@")
     for written in list(found):
         for form in (unquote, lambda t: quote(t, safe=""), lambda t: quote(unquote(t), safe="")):
             try:

@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 from hypothesis import settings
 
 from postctl.cli import cli
+from tests.conftest import REPO
 
 FUZZ_PROFILE = "fuzz"
 FUZZ_EXAMPLES = 5000  # the fuzz profile's own count, for tests that do not scale theirs
@@ -30,6 +31,18 @@ LEAKS = re.compile(
 )
 # Commands that never touch the database: a bad setting must not stop them.
 DATABASE_FREE = {"completion"}
+# Arguments that take each command as far as its database: an entry per command,
+# so that a new command fails test_every_command_has_arguments until it has one.
+COMMAND_ARGS: dict[str, list[str]] = {
+    "check": [],
+    "completion": ["bash"],
+    "dump-fixtures": ["out"],
+    "list-posts": [],
+    "load-fixtures": [str(REPO / "fixtures")],
+    "reset-db": ["--yes"],
+    "serve": ["--print-command"],
+    "show-post": ["1"],
+}
 
 
 def fuzzing() -> bool:

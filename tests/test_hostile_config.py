@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from postctl import config, db
 from postctl.commands.base import App
 from postctl.errors import ConfigError, DatabaseError
-from tests.conftest import CONFIG_VARS, REPO
+from tests.conftest import CONFIG_VARS
 from tests.hostile import (
+    COMMAND_ARGS,
     DATABASE_FREE,
     assert_hidden,
     assert_no_crash,
@@ -29,18 +30,6 @@ from tests.hostile import (
     refuse_exec,
 )
 
-# Arguments that take each command as far as its database: a table entry per command,
-# so that a new command fails test_every_command_has_arguments until it has one.
-ARGS = {
-    "check": [],
-    "completion": ["bash"],
-    "dump-fixtures": ["out"],
-    "list-posts": [],
-    "load-fixtures": [str(REPO / "fixtures")],
-    "reset-db": ["--yes"],
-    "serve": ["--print-command"],
-    "show-post": ["1"],
-}
 ENV_VARS = (*CONFIG_VARS, "POSTCTL_DATABASE_URL")
 
 
@@ -63,7 +52,7 @@ def secrets(password: str) -> list[str]:
 
 
 def test_every_command_has_arguments() -> None:
-    assert sorted(ARGS) == commands()
+    assert sorted(COMMAND_ARGS) == commands()
 
 
 # The reproductions, exactly.
@@ -260,7 +249,7 @@ def odd_urls(draw: st.DrawFn, password: str) -> str:
     password=PASSWORDS,
     source=st.sampled_from(["option", "env", "DATABASE_URL"]),
 )
-@pytest.mark.parametrize("command", sorted(ARGS))
+@pytest.mark.parametrize("command", sorted(COMMAND_ARGS))
 def test_generated_urls_never_crash_or_show_the_password(
     command: str, data: st.DataObject, password: str, source: str
 ) -> None:
@@ -274,7 +263,7 @@ def test_generated_urls_never_crash_or_show_the_password(
         args, env, setting = [], env_with(DATABASE_URL=url), "DATABASE_URL"
     if source != "option" and "\0" in url:
         return  # an environment cannot hold a NUL; the option case covers it
-    result = invoke([*args, command, *ARGS[command]], env)
+    result = invoke([*args, command, *COMMAND_ARGS[command]], env)
     assert_no_crash(result)
     assert_hidden(result.output, *secrets(password))
     if command in DATABASE_FREE:
@@ -309,7 +298,7 @@ MYSQL_VALUES = {
     password=st.one_of(PASSWORDS, st.just("")),
     name=st.sampled_from(sorted(MYSQL_VALUES)),
 )
-@pytest.mark.parametrize("command", sorted(ARGS))
+@pytest.mark.parametrize("command", sorted(COMMAND_ARGS))
 def test_generated_mysql_variables_name_the_one_at_fault(
     command: str, data: st.DataObject, password: str, name: str
 ) -> None:
@@ -322,7 +311,7 @@ def test_generated_mysql_variables_name_the_one_at_fault(
         fault = None
     except ConfigError as err:
         fault = err.setting
-    result = invoke([command, *ARGS[command]], env)
+    result = invoke([command, *COMMAND_ARGS[command]], env)
     assert_no_crash(result)
     if password:
         assert_hidden(result.output, *secrets(password))
