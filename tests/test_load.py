@@ -188,7 +188,9 @@ def test_dump_then_reset_then_load_gives_the_same_database(
     loaded: Engine, run: Run, tmp_path: Path
 ) -> None:
     before = table_rows(loaded)
-    assert run("dump-fixtures", str(tmp_path)).exit_code == 0
+    dumped = run("dump-fixtures", str(tmp_path))
+    assert dumped.exit_code == 0, dumped.output
+    assert dumped.stderr == f"Dumped 5 rows of post to {tmp_path / 'posts.csv'}.\n"
     result = run("reset-db", "--yes", "--fixtures", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert table_rows(loaded) == before
@@ -323,6 +325,7 @@ def test_dump_before_reset_says_what_to_do_and_writes_nothing(run: Run, tmp_path
     (tmp_path / "empty.db").touch()
     result = run("dump-fixtures", str(tmp_path / "out"), url=url)
     assert result.exit_code == 1
+    assert result.stdout == ""
     assert result.stderr == (
         f"Error: {url}: no such table: post; run `postctl reset-db` first to create the schema\n"
     )

@@ -105,7 +105,8 @@ def test_print_command_never_shows_the_password(run: Run) -> None:
 def test_serve_bad_options_are_usage_errors(run: Run, args: list[str], message: str) -> None:
     result = run("serve", *args)
     assert result.exit_code == 2
-    assert message in result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith(f"Error: {message}")
 
 
 def test_environment_carries_the_resolved_url() -> None:
@@ -234,6 +235,7 @@ def test_real_server_serves_and_stops_cleanly_on_sigterm(
     cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
     assert any(arg.endswith(b"uwsgi") for arg in cmdline[:2]), cmdline  # exec'd, not a child
     shown = run("show-post", "1", "--format", "json")
+    assert shown.exit_code == 0, shown.output
     assert get(f"{base}/post/1") == (200, shown.stdout_bytes)
     assert get(f"{base}/post/99") == (
         404,
