@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
 from postctl.errors import ConfigError, DatabaseError
+
 # The URL helpers, used by the callers of this module too: re-exported.
 from postctl.urls import MASK as MASK
 from postctl.urls import check_url as check_url
