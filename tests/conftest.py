@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from postctl import db, schema
@@ -15,6 +16,12 @@ from postctl.cli import cli
 from tests import servers
 
 TEST_URL_VAR = "POSTCTL_TEST_DATABASE_URL"
+# The long run of the hostile-input properties (docs/testing.md): `--hypothesis-profile=fuzz`
+# or POSTCTL_FUZZ=1. tests/hostile.py's examples() scales each surface's count by it.
+FUZZ_EXAMPLES = 5000  # the fuzz profile's count, for tests that do not scale their own
+settings.register_profile("fuzz", max_examples=FUZZ_EXAMPLES, deadline=None)
+if os.environ.get("POSTCTL_FUZZ"):
+    settings.load_profile("fuzz")
 REPO = Path(__file__).resolve().parent.parent
 ORIGINAL_ROWS = [
     (1, "Hello", "me@me.com", "2018-10-03 12:30:00"),

@@ -17,10 +17,9 @@ from click.testing import CliRunner, Result
 from hypothesis import settings
 
 from postctl.cli import cli
-from tests.conftest import REPO
+from tests.conftest import FUZZ_EXAMPLES, REPO
 
 FUZZ_PROFILE = "fuzz"
-FUZZ_EXAMPLES = 5000  # the fuzz profile's own count, for tests that do not scale theirs
 FUZZ_FACTOR = 50
 EXIT_CODES = {0, 1, 2, 3, 4}  # docs/exit-codes.md
 # What would tell a user about the code rather than their input.

@@ -295,7 +295,7 @@ MYSQL_VALUES = {
 )
 @given(
     data=st.data(),
-    password=st.one_of(PASSWORDS, st.just("")),
+    password=st.one_of(PASSWORDS.filter(lambda p: "\0" not in p), st.just("")),  # an env var
     name=st.sampled_from(sorted(MYSQL_VALUES)),
 )
 @pytest.mark.parametrize("command", sorted(COMMAND_ARGS))
