@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine
 
 from postctl.web import create_app, engine_of
+from tests.hostile import examples
 
 # The document as the app serves it; /openapi.json needs no database. Each test
 # then calls, in-process, an app on a fresh database with the fixtures loaded
@@ -27,7 +28,9 @@ def loaded_app(db_url: str, loaded: Engine) -> Iterator[Flask]:
 
 @schema.parametrize()
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_api_conforms_to_its_document(case: schemathesis.Case, loaded_app: Flask) -> None:
     case.call_and_validate(app=loaded_app)

@@ -20,6 +20,7 @@ from postctl.fixtures.validate import Validator
 from postctl.rules import COLUMNS, Row
 from tests import oracle
 from tests.conftest import REPO, write_csv
+from tests.hostile import examples
 
 HEADER = "id,content,author_email,created_time\n"
 
@@ -384,7 +385,7 @@ def test_unusual_values_are_judged_by_the_rules(column: int, value: str) -> None
     _check_batch(list(COLUMNS), [COMMON, unusual])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(st.tuples(IDS, CONTENTS, EMAILS, TIMES), max_size=4), st.permutations(range(4)))
 def test_validation_keeps_what_the_rules_keep(
     records: list[tuple[str, str, str, str]], order: list[int]

@@ -19,6 +19,7 @@ from postctl.fixtures.dump import dump
 from postctl.fixtures.files import find_files
 from postctl.fixtures.load import load as load_fixtures
 from tests.conftest import table_rows
+from tests.hostile import examples
 
 # Printable characters other than "@": an email's local part and domain.
 EMAIL_CHARS = st.characters(
@@ -108,7 +109,9 @@ def dump_bytes(engine: Engine, directory: Path) -> bytes:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(30),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(posts=POSTS)
 def test_dump_reset_load_dump_is_byte_identical(loader: Engine, posts: list[Any]) -> None:

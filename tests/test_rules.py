@@ -12,6 +12,7 @@ from postctl.fixtures.records import Records
 from postctl.fixtures.report import Problem
 from postctl.fixtures.validate import Validator
 from postctl.rules import COLUMNS, InvalidPost, Row, check_post
+from tests.hostile import examples
 from tests.test_fixtures import CONTENTS, EMAILS, IDS, TIMES, _as_read
 
 LOADED_AT = "2020-01-01 00:00:00"
@@ -68,7 +69,7 @@ def _is_text(value: str) -> bool:
     return not any("\udc80" <= c <= "\udcff" for c in value)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     st.lists(st.tuples(IDS, CONTENTS, EMAILS, TIMES), min_size=1, max_size=4),
     st.permutations(COLUMNS),

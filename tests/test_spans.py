@@ -22,6 +22,7 @@ from postctl.fixtures.files import find_files
 from postctl.fixtures.load import load as load_fixtures
 from postctl.fixtures.report import MAX_PROBLEMS
 from tests.conftest import table_rows, write_csv
+from tests.hostile import examples
 
 HEADER = "id,content,author_email,created_time\r\n"
 
@@ -194,7 +195,7 @@ def stray_quote(record: tuple[list[str], list[bool], str]) -> bool:
     return any('"' in f and not q for f, q in zip(fields, quoting, strict=False))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(CLEAN_RECORD, max_size=8))
 def test_splitting_takes_what_a_csv_writer_writes(records: list[Any]) -> None:
     text = "".join(map(render, records))
@@ -203,7 +204,7 @@ def test_splitting_takes_what_a_csv_writer_writes(records: list[Any]) -> None:
     assert (split.fields, split.lines, split.next_line) == csv_module_records(text)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.lists(RECORD, max_size=8))
 def test_splitting_gives_what_the_csv_module_gives(records: list[Any]) -> None:
     text = "".join(map(render, records))
