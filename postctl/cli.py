@@ -46,10 +46,11 @@ class Unexpected(Exception):
         self.err = err
 
     def __str__(self) -> str:
-        return (
-            f"unexpected {type(self.err).__name__}: {self.err} "
-            "(set POSTCTL_DEBUG=1 for a traceback)"
-        )
+        try:
+            told = str(self.err)
+        except Exception:  # a message that cannot be made is not a second error
+            told = "(its message cannot be shown)"
+        return f"unexpected {type(self.err).__name__}: {told} (set POSTCTL_DEBUG=1 for a traceback)"
 
 
 def _fail(ctx: click.Context, err: Exception, kind: type[Failure]) -> NoReturn:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from postctl import output
 from postctl.commands import base
 from tests import servers
 from tests.conftest import REPO, Run, table_rows, write_csv
@@ -230,3 +231,40 @@ def test_startup_bench_runs_and_prints_the_ratio() -> None:
     assert lines[0].startswith("minimal Core script    median ")
     assert lines[1].startswith("postctl show-post 1    median ")
     assert lines[2].startswith("ratio ") and "1.3x target" in lines[2]
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(
+    loaded: Engine, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object) -> str:
+        raise RuntimeError("the renderer broke")
+
+    monkeypatch.setattr(output, "render_post", broken)
+    result = run("show-post", "1")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: unexpected RuntimeError: the renderer broke (set POSTCTL_DEBUG=1 for a traceback)\n"
+    )
+    monkeypatch.setenv("POSTCTL_DEBUG", "1")
+    result = run("show-post", "1")
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_an_error_whose_message_fails_is_still_one_line(
+    loaded: Engine, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no message")
+
+    def broken(*_args: object) -> str:
+        raise Unprintable
+
+    monkeypatch.setattr(output, "render_post", broken)
+    result = run("show-post", "1")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: unexpected Unprintable: (its message cannot be shown) "
+        "(set POSTCTL_DEBUG=1 for a traceback)\n"
+    )
