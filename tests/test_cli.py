@@ -268,3 +268,13 @@ def test_an_error_whose_message_fails_is_still_one_line(
         "Error: unexpected Unprintable: (its message cannot be shown) "
         "(set POSTCTL_DEBUG=1 for a traceback)\n"
     )
+
+
+def test_an_option_that_is_not_utf8_is_a_usage_error(loaded: Engine, run: Run) -> None:
+    author = b"caf\xe9@b.c".decode("utf-8", "surrogateescape")  # as Python reads such argv
+    result = run("list-posts", "--author", author)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '--author': not valid UTF-8 text"
+    )

@@ -397,3 +397,31 @@ def test_column_checks_take_the_common_values(tmp_path: Path) -> None:
     validator = Validator(tmp_path, list(COLUMNS), "2020-01-01 00:00:00")
     fields = [["7", _as_read("안녕 🚀"), "a@b.c", "2018-10-03 12:30:00"]]
     assert validator._by_column(fields) == [(7, "안녕 🚀".encode(), "a@b.c", "2018-10-03 12:30:00")]
+
+
+def test_a_quote_left_open_at_the_end_is_malformed_csv(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, HEADER + '1,ok,a@b.c,\n2,"never closed,a@b.c,\n')
+    assert_rejected(engine, path, f"{path}:3: malformed CSV: unexpected end of data")
+
+
+def test_a_taken_id_after_a_row_without_id_is_named(engine: Engine, tmp_path: Path) -> None:
+    load(engine, write_csv(tmp_path, HEADER + "1,a,a@b.c,\n"))
+    path = write_csv(tmp_path, HEADER + ",b,a@b.c,\n1,c,a@b.c,\n", "post.csv")
+    assert_rejected(
+        engine,
+        path,
+        f"{path}:3: column id: duplicate id (already in the table or on an earlier line) "
+        "(value '1')",
+    )
+
+
+def test_a_taken_id_twice_is_named_each_time(engine: Engine, tmp_path: Path) -> None:
+    load(engine, write_csv(tmp_path, HEADER + "5,a,a@b.c,\n"))
+    path = write_csv(tmp_path, HEADER + "5,b,a@b.c,\n6,c,a@b.c,\n5,d,a@b.c,\n", "post.csv")
+    assert_rejected(
+        engine,
+        path,
+        f"{path}:2: column id: duplicate id (already in the table or on an earlier line) "
+        "(value '5')",
+        f"{path}:4: column id: duplicate id (also on an earlier line) (value '5')",
+    )

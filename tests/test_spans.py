@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -264,3 +265,34 @@ def test_a_worker_that_dies_fails_the_load(
         )
     finally:
         eng.dispose()
+
+
+def expected_spans(data: bytes, span_bytes: int) -> list[tuple[int, int | None]]:
+    """Where spans end, by the rule: past span_bytes, after the next line feed outside quotes."""
+    found: list[tuple[int, int | None]] = []
+    start = 0
+    while True:
+        end, quotes = min(start + span_bytes, len(data)), 0
+        quotes = data.count(b'"', start, end) % 2
+        while end < len(data):
+            quotes ^= data[end] == ord('"')
+            end += 1
+            if data[end - 1] == ord("\n") and not quotes:
+                break
+        found.append((start, None if end >= len(data) else end))
+        if end >= len(data):
+            return found
+        start = end
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.binary(max_size=300).map(lambda b: bytes(b'"\na,'[x % 4] for x in b)), st.integers(1, 40))
+def test_spans_end_after_a_line_feed_outside_quotes(data: bytes, span_bytes: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "posts.csv"
+        path.write_bytes(data)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(reading, "SPAN_BYTES", span_bytes)
+            patch.setattr(reading, "SCAN_BYTES", 7)
+            cut = [(s.start, s.end) for s in reading.spans(path)]
+    assert cut == expected_spans(data, span_bytes)
