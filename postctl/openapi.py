@@ -144,7 +144,8 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": (
                 "Posts as JSON. Every error has the body of the Error schema; any path "
-                "not listed here answers 404 and any method not listed 405, in that shape."
+                "not listed here answers 404 and any method not listed 405, in that shape, "
+                "and a request whose Host header is not a host name 400."
             ),
         },
         "paths": PATHS,
