@@ -8,6 +8,7 @@ bare app's requests/s, p99 under 20 ms.
 
     python bench/serve.py 'mysql+mysqldb://root@127.0.0.1:3306/postctl_bench?charset=utf8mb4'
     python bench/serve.py URL --compare-modes   # the table behind serve.py's defaults
+    python bench/serve.py --writes URL          # POST /post: see bench/serve_writes.py
 
 Needs wrk (Debian: apt-get install wrk) and postctl installed with its
 `mysql` and `serve` extras.
@@ -330,9 +331,16 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5, help="alternating runs; medians kept")
     parser.add_argument("--compare-modes", action="store_true", help="compare uWSGI modes")
+    parser.add_argument(
+        "--writes", action="store_true", help="measure POST /post instead (bench/serve_writes.py)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found; install it (Debian: apt-get install wrk)")
+    if args.writes:
+        import serve_writes  # beside this file
+
+        return serve_writes.run(args)
     load_rows(args.url, args.rows)
     with tempfile.TemporaryDirectory(prefix="postctl-bench-") as tmp:
         script = Path(tmp) / "random_ids.lua"

@@ -13,9 +13,9 @@ import click
 from click.core import ParameterSource
 
 from postctl import __version__, config
-from postctl.commands import check, completion, data, posts, serve
-from postctl.commands.base import App, Failure, NotFound
-from postctl.errors import NotFoundError, PostctlError
+from postctl.commands import check, completion, data, environment, posts, serve, tokens
+from postctl.commands.base import App, Failure, NotFound, Refused
+from postctl.errors import NotFoundError, PostctlError, RefusedError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -28,6 +28,8 @@ class PostctlGroup(click.Group):
             return super().invoke(ctx)
         except NotFoundError as err:
             _fail(ctx, err, NotFound)
+        except RefusedError as err:
+            _fail(ctx, err, Refused)
         except PostctlError as err:
             _fail(ctx, err, Failure)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -88,6 +90,8 @@ for command in (
     check.check_command,
     completion.completion_command,
     serve.serve_command,
+    tokens.token_group,
+    environment.environment_group,
 ):
     cli.add_command(command)
 

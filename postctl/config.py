@@ -13,6 +13,7 @@ from postctl.errors import ConfigError
 
 DEFAULT_SQLITE_FILE = "postctl.db"
 URL_VARS = ("POSTCTL_DATABASE_URL", "DATABASE_URL")
+DEFAULT_PROTECTED = ("production",)
 MYSQL_VARS = ("MYSQL_HOST", "MYSQL_USER", "MYSQL_PASS", "MYSQL_DB")
 DEFAULT_SETTING = "the default SQLite file"
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
@@ -110,3 +111,16 @@ def _port(port: str) -> int:
     if not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
         raise ConfigError(f"not a port number from 1 to 65535: {port!r}", "MYSQL_PORT")
     return int(port)
+
+
+def believed_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """Return the environment the caller says it is in (POSTCTL_ENV), if any."""
+    env = os.environ if environ is None else environ
+    return env.get("POSTCTL_ENV") or None
+
+
+def protected_environments(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Return the protected environments: POSTCTL_PROTECTED_ENVIRONMENTS, comma-separated."""
+    env = os.environ if environ is None else environ
+    names = {n.strip() for n in env.get("POSTCTL_PROTECTED_ENVIRONMENTS", "").split(",")}
+    return frozenset(names - {""}) or frozenset(DEFAULT_PROTECTED)

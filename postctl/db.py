@@ -10,6 +10,7 @@ in `postctl.models` for scripts that want one.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -30,9 +31,13 @@ from postctl.urls import mask_url as mask_url
 from postctl.urls import url_problem as url_problem
 
 CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answers
+# Seconds SQLite waits for another connection's lock before "database is locked":
+# concurrent writers queue instead of failing, within uWSGI's harakiri.
+SQLITE_BUSY_TIMEOUT = 20
 MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
 
 T = TypeVar("T")
+_SQLITE_BEGIN = "postctl_sqlite_begin"  # execution option: the statement that begins
 
 # MySQL error numbers worth a specific hint.
 _MYSQL_HINTS = {
@@ -81,6 +86,7 @@ def make_engine(
         )
     elif backend == "sqlite":
         _check_sqlite_file(parsed, must_exist)
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     try:
         with warnings.catch_warnings():
             # A query parameter the driver ignores is a mistake in the URL, not a warning.
@@ -113,16 +119,27 @@ def _own_sqlite_transactions(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # Straight to the driver: SQLAlchemy's execution path costs as much as a query.
+        statement = conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN")
+        try:
+            conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
+        except sqlite3.Error as err:  # wrapped as SQLAlchemy would: callers catch DBAPIError
+            raise sa_exc.DBAPIError.instance(statement, None, err, sqlite3.Error) from None
+
+
+def sqlite_file_missing(url: str | URL) -> bool:
+    """Tell whether the URL names a SQLite file on disk that does not exist (yet)."""
+    parsed = make_url(url)
+    path = str(parsed.database or "")
+    on_disk = path not in ("", ":memory:") and not path.startswith("file:")
+    return parsed.get_backend_name() == "sqlite" and on_disk and not os.path.exists(path)
 
 
 def _check_sqlite_file(url: URL, must_exist: bool) -> None:
     """Refuse to let a read silently create an empty SQLite file."""
-    path = url.database
-    on_disk = bool(path) and path != ":memory:" and not str(path).startswith("file:")
-    if must_exist and on_disk and not os.path.exists(str(path)):
+    if must_exist and sqlite_file_missing(url):
         raise DatabaseError(
-            f"{mask_url(url)}: database file {path} does not exist; "
+            f"{mask_url(url)}: database file {url.database} does not exist; "
             "run `postctl reset-db` first to create it"
         )
 
@@ -198,6 +215,37 @@ def transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
     except sa_exc.DBAPIError as err:
         raise DatabaseError(describe_error(engine, err)) from None
+
+
+def write(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run work(conn) in a transaction that writes, committed when it returns.
+
+    On SQLite it locks at BEGIN (IMMEDIATE): SQLite fails a transaction that read
+    and then must wait for a writer, but one that locks first waits its turn. A
+    pooled connection the server dropped fails before the commit, and the server
+    kept nothing: as in `read`, the work runs again on a fresh connection; not
+    so a failed commit (it may have been applied). Other exceptions roll back.
+    """
+    for attempt in (1, 2):
+        try:
+            conn = engine.connect()  # a failure to connect is not retried: no doubled timeout
+        except sa_exc.DBAPIError as err:
+            raise DatabaseError(describe_error(engine, err)) from None
+        with conn:
+            if conn.dialect.name == "sqlite":
+                conn.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
+            committing = False
+            try:
+                trans = conn.begin()
+                result = work(conn)
+                committing = True
+                trans.commit()
+                return result
+            except sa_exc.DBAPIError as err:
+                if attempt == 1 and err.connection_invalidated and not committing:
+                    continue
+                raise DatabaseError(describe_error(engine, err)) from None
+    raise AssertionError("unreachable")
 
 
 def read(engine: Engine, query: Callable[[Connection], T]) -> T:

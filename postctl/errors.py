@@ -34,3 +34,7 @@ class FixtureError(PostctlError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+class RefusedError(PostctlError):
+    """A destructive command refused to run; nothing was changed."""

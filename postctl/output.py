@@ -47,9 +47,14 @@ def post_dict(post: Any) -> dict[str, Any]:
     }
 
 
+# One encoder: json.dumps builds a new one per call when given any option, which
+# costs more than encoding a post.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def to_json(value: Any) -> str:
     """Serialize JSON-ready values, non-ASCII text as UTF-8 rather than \\u escapes."""
-    return json.dumps(value, ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def post_json(post: Any) -> str:
@@ -115,3 +120,23 @@ def write_rows(rows: Iterable[Any], out: IO[str], columns: Sequence[str] = COLUM
             quoted.writerow(values)
         else:
             writer.writerow(values)
+
+
+def render_records(records: Sequence[dict[str, Any]], fmt: str, style: str = "simple") -> str:
+    """Render rows other than posts: a table with the keys as headers, or a JSON array.
+
+    In JSON a datetime is ISO 8601 and None is null; in a table, `YYYY-MM-DD
+    HH:MM:SS` and `-`.
+    """
+    if fmt == "json":
+        iso = [{k: _iso(v) for k, v in r.items()} for r in records]
+        return to_json(iso)
+    from tabulate import tabulate
+
+    headers = list(records[0]) if records else []
+    rows = [["-" if v is None else _cell(v) for v in r.values()] for r in records]
+    return tabulate(rows, headers=headers, tablefmt=style, disable_numparse=True)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
+from postctl.admin_schema import create_admin_tables, idempotency_key
 from postctl.db import describe_error, is_mysql, mask_url, mysql_code
 from postctl.errors import DatabaseError
 from postctl.rules import EMAIL_MAX
@@ -35,11 +36,19 @@ post = Table(
     mysql_engine="InnoDB",
     mysql_charset="utf8mb4",
     mysql_collate="utf8mb4_unicode_ci",
+    # Never reuse the id of a deleted post (SQLite would reuse the largest): a
+    # Location or a stored Idempotency-Key answer must not come to name another.
+    sqlite_autoincrement=True,
 )
 
 
 def reset_db(engine: Engine) -> list[str]:
-    """Drop and recreate every table; return the names of the tables created."""
+    """Drop and recreate the data tables; return their names.
+
+    postctl's own tables (postctl.admin_schema) are created when missing and
+    otherwise kept: the API tokens and the environment mark survive a reset.
+    Only the stored Idempotency-Key answers are deleted, as they name posts.
+    """
     try:
         with engine.connect() as conn:
             if is_mysql(engine.url):
@@ -49,6 +58,8 @@ def reset_db(engine: Engine) -> list[str]:
             try:
                 metadata.drop_all(conn)
                 metadata.create_all(conn)
+                create_admin_tables(conn)
+                conn.execute(idempotency_key.delete())
                 conn.commit()
             except sa_exc.OperationalError as err:
                 if is_mysql(engine.url) and mysql_code(err) == 1205:

@@ -9,14 +9,25 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from postctl import __version__, config, db, openapi, output, queries
+from postctl import __version__, config, db, openapi, output, queries, tokens, web_writes
 from postctl.errors import DatabaseError, NotFoundError
+from postctl.web_base import (
+    ENGINE_KEY,
+    TOKENS_KEY,
+    ApiError,
+    engine_of,
+    error_response,
+    json_response,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-ENGINE_KEY = "postctl.engine"
+__all__ = ["MAX_BODY_BYTES", "create_app", "engine_of", "error_response", "json_response"]
+
 UNAVAILABLE = "database unavailable"
+# The largest request body accepted; deploy/nginx.conf's client_max_body_size matches it.
+MAX_BODY_BYTES = 1 << 20
 _DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII digits only: int() also takes " 1", "+1", "1_0"
 
 api = Blueprint("api", __name__)
@@ -38,30 +49,19 @@ def create_app(database_url: str | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # JSON only: no /static route
     # OPTIONS would answer an empty text/html 200; every method but GET/HEAD gets the JSON 405.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
-    app.extensions[ENGINE_KEY] = db.ProcessEngine(url)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    holder = db.ProcessEngine(url)
+    app.extensions[ENGINE_KEY] = holder
+    app.extensions[TOKENS_KEY] = tokens.Cache(
+        lambda prefix: db.read(holder.get(), lambda conn: tokens.rows_by_prefix(conn, prefix))
+    )
     app.register_blueprint(api)
+    app.register_blueprint(web_writes.api)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(NotFoundError, _not_found)
     app.register_error_handler(DatabaseError, _unavailable)
     app.register_error_handler(Exception, _internal_error)
     return app
-
-
-def engine_of(app: Flask) -> db.ProcessEngine:
-    """Return the app's per-process engine holder."""
-    holder: db.ProcessEngine = app.extensions[ENGINE_KEY]
-    return holder
-
-
-def json_response(value: Any, status: int = 200, headers: Any = None) -> Response:
-    """Answer with JSON text, ending in a newline as `postctl ... --format json` prints it."""
-    text = value if isinstance(value, str) else output.to_json(value)
-    return Response(text + "\n", status=status, headers=headers, mimetype="application/json")
-
-
-def error_response(status: int, message: str, headers: Any = None) -> Response:
-    """Answer with the one error body shape."""
-    return json_response({"error": {"status": status, "message": message}}, status, headers)
 
 
 @api.get("/")
@@ -124,12 +124,16 @@ def _int_arg(name: str, default: int, maximum: int) -> int:
 
 def _http_error(err: HTTPException) -> Response:
     status = err.code or 500
+    if isinstance(err, ApiError):
+        return error_response(status, str(err.description), err.extra_headers, err.errors)
     if isinstance(err, BadParameter):
         message = str(err.description)
     elif status == 404:
         message = f"no such resource: {request.path}"
     elif status == 405:
         message = f"method {request.method} not allowed for {request.path}"
+    elif status == 413:
+        message = f"the body is larger than {MAX_BODY_BYTES} bytes"
     else:
         message = err.name.lower()
     # Keep what the status needs (Allow on a 405), not werkzeug's HTML content type.

@@ -46,6 +46,10 @@ Every error has the same body:
 ```json
 {{"error": {{"status": 404, "message": "post 42 not found"}}}}
 ```
+
+A 422 adds `errors`, a list naming each field at fault and what is wrong with it.
+Reads need nothing; writes need a bearer token made with `postctl token create`,
+sent as `Authorization: Bearer <token>` ([tokens](tokens.md)).
 """
 
 
@@ -64,7 +68,13 @@ def render_commands() -> str:
     parts = [intro, "## postctl\n", "```text", help_text(cli, None, "postctl"), "```\n"]
     assert isinstance(cli, click.Group)
     for name in sorted(cli.commands):
-        parts += [f"## {name}\n", "```text", help_text(cli.commands[name], root, name), "```\n"]
+        command = cli.commands[name]
+        parts += [f"## {name}\n", "```text", help_text(command, root, name), "```\n"]
+        if isinstance(command, click.Group):
+            group = click.Context(command, info_name=name, parent=root, terminal_width=WIDTH)
+            for sub in sorted(command.commands):
+                text = help_text(command.commands[sub], group, sub)
+                parts += [f"## {name} {sub}\n", "```text", text, "```\n"]
     return "\n".join(parts)
 
 
@@ -95,6 +105,11 @@ def render_api() -> str:
             if method == "parameters":
                 continue
             parts.append(f"## {method.upper()} {path}\n\n{op['summary']}\n")
+            if op.get("security"):
+                parts.append("Needs `Authorization: Bearer <token>`.\n")
+            if "requestBody" in op:
+                name = _schema_name(op["requestBody"])
+                parts.append(f"Body (`application/json`): {name}.\n")
             params = shared + op.get("parameters", [])
             if params:
                 parts.append("| parameter | in | schema | description |\n| --- | --- | --- | --- |")
@@ -103,10 +118,12 @@ def render_api() -> str:
                     text = param.get("description", "")
                     parts.append(f"| `{param['name']}` | {param['in']} | `{schema}` | {text} |")
                 parts.append("")
-            parts.append("| status | meaning | body |\n| --- | --- | --- |")
+            parts.append("| status | meaning | body | headers |\n| --- | --- | --- | --- |")
             for status, response in op["responses"].items():
                 resolved = _resolve(doc, response)
-                parts.append(f"| {status} | {resolved['description']} | {_schema_name(resolved)} |")
+                headers = ", ".join(f"`{h}`" for h in resolved.get("headers", {})) or "-"
+                meaning, body = resolved["description"], _schema_name(resolved)
+                parts.append(f"| {status} | {meaning} | {body} | {headers} |")
             parts.append("")
     parts.append("## Schemas\n")
     for name, schema in doc["components"]["schemas"].items():

@@ -12,6 +12,7 @@ from hypothesis import settings
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from postctl import db, schema
+from postctl.admin_schema import admin_metadata
 from postctl.cli import cli
 from tests import servers
 
@@ -27,8 +28,12 @@ ORIGINAL_ROWS = [
     (1, "Hello", "me@me.com", "2018-10-03 12:30:00"),
     (2, "Second", "me@fb.com", "2018-10-04 15:20:00"),
 ]
-# Variables that would otherwise choose another database for the command under test.
-CONFIG_VARS = ("DATABASE_URL", "MYSQL_HOST", "MYSQL_USER", "MYSQL_PASS", "MYSQL_DB", "MYSQL_PORT")
+# Variables that would otherwise choose another database for the command under
+# test, or change whether it may delete posts there.
+CONFIG_VARS = (
+    "DATABASE_URL", "MYSQL_HOST", "MYSQL_USER", "MYSQL_PASS", "MYSQL_DB", "MYSQL_PORT",
+    "POSTCTL_ENV", "POSTCTL_ALLOW_PROTECTED", "POSTCTL_PROTECTED_ENVIRONMENTS",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -98,8 +103,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, server_url: str | Non
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a freshly reset database."""
+    """An engine on a freshly reset database: no posts, no tokens, no environment mark."""
     eng = db.make_engine(db_url, must_exist=False)
+    with eng.begin() as conn:
+        admin_metadata.drop_all(conn)  # reset-db keeps these on purpose
     schema.reset_db(eng)
     yield eng
     eng.dispose()
@@ -112,10 +119,16 @@ Run = Callable[..., Result]
 def run(db_url: str) -> Run:
     """Invoke postctl through CliRunner against the database under test."""
 
-    def invoke(*args: str, input: str | None = None, url: str | None = None) -> Result:
-        env: dict[str, str | None] = dict.fromkeys(CONFIG_VARS)
-        env["POSTCTL_DATABASE_URL"] = url or db_url
-        return CliRunner().invoke(cli, list(args), input=input, env=env, prog_name="postctl")
+    def invoke(
+        *args: str,
+        input: str | None = None,
+        url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Result:
+        environ: dict[str, str | None] = dict.fromkeys(CONFIG_VARS)
+        environ["POSTCTL_DATABASE_URL"] = url or db_url
+        environ.update(env or {})
+        return CliRunner().invoke(cli, list(args), input=input, env=environ, prog_name="postctl")
 
     return invoke
 

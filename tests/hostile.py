@@ -36,11 +36,16 @@ COMMAND_ARGS: dict[str, list[str]] = {
     "check": [],
     "completion": ["bash"],
     "dump-fixtures": ["out"],
+    "environment set": ["staging"],
+    "environment show": [],
     "list-posts": [],
     "load-fixtures": [str(REPO / "fixtures")],
     "reset-db": ["--yes"],
     "serve": ["--print-command"],
     "show-post": ["1"],
+    "token create": ["--name", "ci"],
+    "token list": [],
+    "token revoke": ["ci"],
 }
 
 
@@ -55,9 +60,19 @@ def examples(default: int) -> int:
 
 
 def commands() -> list[str]:
-    """Every subcommand of the CLI, by name, as the group lists them."""
+    """Every command the CLI runs, groups walked: "show-post", "token create", ..."""
+    found: list[str] = []
+
+    def walk(group: click.Group, prefix: list[str]) -> None:
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                walk(command, [*prefix, name])
+            else:
+                found.append(" ".join([*prefix, name]))
+
     assert isinstance(cli, click.Group)
-    return sorted(cli.commands)
+    walk(cli, [])
+    return sorted(found)
 
 
 def refuse_exec(*args: Any) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -40,3 +42,33 @@ def test_load_benchmark_runs_and_prints_the_ratios(db_url: str, tmp_path: Path) 
         "ratio tree PSS 200/20",
     ]
     assert all(re.fullmatch(r"ratio .+: \d+\.\d\d", r) for r in ratios), ratios
+
+
+def test_write_benchmark_runs_and_prints_the_ratio(tmp_path: Path) -> None:
+    """bench/serve.py --writes, one short round on SQLite: it works (timings mean nothing here)."""
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    command = [sys.executable, str(REPO / "bench" / "serve.py"), "--writes", url]
+    command += ["--duration", "1", "--rounds", "1", "--connections", "4"]
+    proc = subprocess.Popen(
+        command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # SIGTERM first: the bench then stops the servers it started
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert proc.returncode in (0, 1), err  # 1: the target was not met on this run
+    lines = out.splitlines()
+    assert lines[0] == f"database: {url}"
+    assert "| server | POSTs/s | p50 ms | p99 ms | vs bare | server CPU ms/POST |" in lines
+    assert re.fullmatch(
+        r"postctl serve: \d+\.\d\dx the bare app's POSTs/s \(target >= 0\.90x\): (met|NOT met)",
+        lines[-1],
+    ), lines[-1]

@@ -71,6 +71,10 @@ FORMAT_OPTIONS = (
 ARGUMENTS: dict[str, st.SearchStrategy[list[str]]] = {
     "check": st.just([]),
     "completion": st.one_of(st.sampled_from(["bash", "zsh", "fish"]), TEXT).map(lambda s: [s]),
+    "environment set": st.tuples(flags("--allow-protected"), TEXT).map(
+        lambda t: [*t[0], "--", t[1]]
+    ),
+    "environment show": st.just([]),
     "dump-fixtures": st.tuples(flags("-q"), st.lists(PATH, max_size=2)).map(lambda t: t[0] + t[1]),
     "list-posts": options(
         ("-n", NUMBER),
@@ -91,6 +95,12 @@ ARGUMENTS: dict[str, st.SearchStrategy[list[str]]] = {
         ("--host", TEXT), ("--port", NUMBER), ("--processes", NUMBER), ("--threads", NUMBER)
     ).map(lambda o: ["--print-command", *o]),
     "show-post": st.tuples(NUMBER, options(*FORMAT_OPTIONS)).map(lambda t: ["--", t[0], *t[1]]),
+    "token create": options(
+        ("--name", TEXT),
+        ("--expires", st.one_of(st.sampled_from(["30m", "12h", "2w", "1y", "never", "0d"]), TEXT)),
+    ),
+    "token list": options(("-f", st.one_of(st.sampled_from(["table", "json"]), TEXT))),
+    "token revoke": TEXT.map(lambda t: ["--", t]),
 }
 JUNK = st.one_of(TEXT, st.sampled_from(["--", "-", "--help", "-x", "--yes", "--format=json"]))
 
@@ -130,7 +140,7 @@ def test_generated_arguments_exit_with_a_documented_code(
     env: dict[str, str | None] = dict.fromkeys(CONFIG_VARS)
     env["POSTCTL_DATABASE_URL"] = db_url
     with cwd(workdir):
-        result = invoke([command, *args], env)
+        result = invoke([*command.split(), *args], env)
     assert_no_crash(result)
     # Never the unexpected-error path (hypothesis also draws the code's own strings as input).
     unexpected = "(set POSTCTL_DEBUG=1 for a traceback)"

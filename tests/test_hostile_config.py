@@ -263,7 +263,7 @@ def test_generated_urls_never_crash_or_show_the_password(
         args, env, setting = [], env_with(DATABASE_URL=url), "DATABASE_URL"
     if source != "option" and "\0" in url:
         return  # an environment cannot hold a NUL; the option case covers it
-    result = invoke([*args, command, *COMMAND_ARGS[command]], env)
+    result = invoke([*args, *command.split(), *COMMAND_ARGS[command]], env)
     assert_no_crash(result)
     assert_hidden(result.output, *secrets(password))
     if command in DATABASE_FREE:
@@ -311,7 +311,7 @@ def test_generated_mysql_variables_name_the_one_at_fault(
         fault = None
     except ConfigError as err:
         fault = err.setting
-    result = invoke([command, *COMMAND_ARGS[command]], env)
+    result = invoke([*command.split(), *COMMAND_ARGS[command]], env)
     assert_no_crash(result)
     if password:
         assert_hidden(result.output, *secrets(password))

@@ -30,6 +30,8 @@ VARIANTS: dict[str, list[list[str]]] = {
     "check": [[]],
     "completion": [["bash"]],
     "dump-fixtures": [["out"], ["posts.csv/out"]],
+    "environment set": [["staging"], ["production"], ["production", "--allow-protected"]],
+    "environment show": [[]],
     "list-posts": [[], ["--format", "json"]],
     "load-fixtures": [
         [str(REPO / "fixtures")],
@@ -40,6 +42,9 @@ VARIANTS: dict[str, list[list[str]]] = {
     "reset-db": [[], ["--yes"], ["--yes", "--fixtures", str(REPO / "fixtures")]],
     "serve": [["--print-command"], []],  # the second reaches exec: recorded, not run
     "show-post": [["1"], ["999"], ["1", "--format", "csv"]],
+    "token create": [["--name", "ci"], ["--name", "ci", "--expires", "never"], ["--name", "bad!"]],
+    "token list": [[], ["--format", "json"]],
+    "token revoke": [["ci"], ["nobody"]],
 }
 
 
@@ -74,10 +79,11 @@ def run_everything(url: str, execs: list[list[str]]) -> dict[str, str]:
         for args in VARIANTS.get(command, [[]]):
             for how in ("option", "env"):
                 before = len(execs)
+                words = [*command.split(), *args]
                 if how == "option":
-                    result = invoke(["--database-url", url, command, *args], env)
+                    result = invoke(["--database-url", url, *words], env)
                 else:
-                    result = invoke([command, *args], {**env, "POSTCTL_DATABASE_URL": url})
+                    result = invoke(words, {**env, "POSTCTL_DATABASE_URL": url})
                 assert_no_crash(result)
                 shown = result.stdout + result.stderr + "".join(map(" ".join, execs[before:]))
                 assert_hidden(shown, *FORMS)

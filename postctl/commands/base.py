@@ -21,7 +21,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # operational: database unreachable or refused, bad fixture data
 EXIT_USAGE = 2  # bad command line (Click's own)
 EXIT_NOT_FOUND = 3
-EXIT_REFUSED = 4  # a destructive command was not confirmed
+EXIT_REFUSED = 4  # a destructive command was not confirmed, or the database is protected
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +39,7 @@ class NotFound(Failure):
 
 
 class Refused(Failure):
-    """A destructive command was not confirmed: exit 4, nothing changed."""
+    """A destructive command was not confirmed or is not allowed here: exit 4, nothing changed."""
 
     exit_code = EXIT_REFUSED
 
@@ -161,9 +161,14 @@ def _stdin_is_tty() -> bool:
     return sys.stdin.isatty()
 
 
-def confirm_destructive(question: str, refusal: str) -> None:
-    """Ask on a terminal; without one, refuse: scripts must say --yes."""
+def can_confirm(refusal: str) -> None:
+    """Refuse at once when there is no terminal to confirm on: scripts must say --yes."""
     if not _stdin_is_tty():
         raise Refused(f"{refusal}: no terminal to confirm on; pass --yes")
+
+
+def confirm_destructive(question: str, refusal: str) -> None:
+    """Ask on a terminal; without one, refuse: scripts must say --yes."""
+    can_confirm(refusal)
     if not click.confirm(question, default=False, err=True):
         raise Refused(f"{refusal}: not confirmed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from postctl import db
+from postctl import config, db, environments
 from postctl.check import check
 from postctl.commands.base import App, Failure, pass_app
 
@@ -16,15 +16,24 @@ def check_command(app: App) -> None:
 
     Connects, compares the tables with the model (columns, types, lengths)
     and, on MySQL/MariaDB, checks utf8mb4 and strict SQL mode. Prints what
-    is fine and the row count of each table on stdout, and every problem
-    with what to do about it on stderr; exits 1 when there is any problem.
-    Useful as a readiness probe and in scripts.
+    is fine, the environment the database is marked with and the row count
+    of each table on stdout, and every problem with what to do about it on
+    stderr; exits 1 when there is any problem (a mark other than POSTCTL_ENV
+    is one). Useful as a readiness probe and in scripts.
 
     Example: postctl check && postctl load-fixtures
     """
     with db.transaction(app.engine()) as conn:
         report = check(conn)
+        mark = environments.stored(conn)
+    believed = config.believed_environment()
+    if mark is not None and believed and believed != mark:
+        report.problems.append(
+            f"the database is marked {mark} but POSTCTL_ENV is {believed}; "
+            "check the database URL, or correct the mark with `postctl environment set`"
+        )
     click.echo(f"database: {app.masked_url}")
+    click.echo(f"environment: {_describe(mark)}")
     for fact in report.facts:
         click.echo(f"ok: {fact}")
     for table, count in report.counts.items():
@@ -33,3 +42,9 @@ def check_command(app: App) -> None:
         click.echo(f"problem: {problem}", err=True)
     if report.problems:
         raise Failure(f"{len(report.problems)} problem(s) found in {app.masked_url}")
+
+
+def _describe(mark: str | None) -> str:
+    if mark is None:
+        return "not set (postctl environment set NAME marks it)"
+    return f"{mark} (protected)" if mark in config.protected_environments() else mark

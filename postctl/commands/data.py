@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from postctl import db, schema
-from postctl.commands.base import App, confirm_destructive, pass_app
+from postctl.commands.base import App, can_confirm, confirm_destructive, pass_app
+from postctl.commands.environment import allow_protected_option, guard_destructive
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,23 +31,40 @@ if TYPE_CHECKING:
     help="Then load these CSV fixtures (a file or directory; repeatable).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No load summary on stderr.")
+@allow_protected_option
 @pass_app
-def reset_db_command(app: App, yes: bool, fixture_paths: tuple[Path, ...], quiet: bool) -> None:
-    """Drop and recreate the schema (deletes every post).
+def reset_db_command(
+    app: App, yes: bool, fixture_paths: tuple[Path, ...], quiet: bool, allow_protected: bool
+) -> None:
+    """Drop and recreate the post table: every post is deleted.
 
-    Ids start again at 1. Asks for confirmation on a terminal; without one,
-    refuses (exit 4) unless --yes is given. With --fixtures, then loads them
-    (as load-fixtures does) in one command.
+    What it drops: the post table (ids start again at 1) and the stored
+    Idempotency-Key answers (table idempotency_key), which name posts. What it
+    keeps: the API tokens (api_token) and the environment mark
+    (postctl_metadata); these tables are created when missing.
+
+    \b
+    Refuses (exit 4, nothing changed) on a database marked with a
+    protected environment, or with another one than POSTCTL_ENV:
+    --yes does not override that; --allow-protected does.
+
+    Asks for confirmation on a terminal; without one, refuses (exit 4)
+    unless --yes is given. With --fixtures, then loads them (as
+    load-fixtures does) in one command.
 
     Example: postctl reset-db --yes --fixtures fixtures/
     """
     files = _fixture_files(fixture_paths) if fixture_paths else []
+    refusal = f"refusing to reset {app.masked_url}"
+    if not yes:
+        can_confirm(f"{refusal}, nothing changed")
+    engine = app.engine(must_exist=False, local_infile=bool(files))
+    guard_destructive(app, engine, refusal, allow_protected)
     if not yes:
         confirm_destructive(
             f"Drop and recreate all tables in {app.masked_url}? Every post will be lost.",
-            f"refusing to reset {app.masked_url}, nothing changed",
+            f"{refusal}, nothing changed",
         )
-    engine = app.engine(must_exist=False, local_infile=bool(files))
     tables = schema.reset_db(engine)
     click.echo(f"Reset {app.masked_url}: dropped and created table {', '.join(tables)}.")
     if files:
@@ -60,6 +78,7 @@ def reset_db_command(app: App, yes: bool, fixture_paths: tuple[Path, ...], quiet
 @click.option("-n", "--dry-run", is_flag=True, help="Validate everything, write nothing.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm --replace (for scripts).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary on stderr.")
+@allow_protected_option
 @pass_app
 def load_fixtures_command(
     app: App,
@@ -69,6 +88,7 @@ def load_fixtures_command(
     dry_run: bool,
     yes: bool,
     quiet: bool,
+    allow_protected: bool,
 ) -> None:
     """Load CSV fixtures, all or nothing, in one transaction.
 
@@ -79,19 +99,33 @@ def load_fixtures_command(
     By default an id already in the table is an error; --replace empties the
     table first, --upsert overwrites rows with the same id.
 
+    \b
+    --replace and --upsert refuse (exit 4, nothing changed) on a database
+    marked with a protected environment, or with another one than
+    POSTCTL_ENV, unless --allow-protected; inserting is allowed there,
+    and so is any --dry-run.
+
     Example: postctl load-fixtures --replace --yes fixtures/posts.csv
     """
     if replace and upsert:
         raise click.UsageError("--replace and --upsert exclude each other")
     files = _fixture_files(paths or (Path("fixtures"),))
-    if replace and not yes and not dry_run:
-        tables = ", ".join(sorted({table for _, table in files}))
+    tables = ", ".join(sorted({table for _, table in files}))
+    refusal = f"refusing to replace {tables} in {app.masked_url}"
+    ask = replace and not yes and not dry_run
+    if ask:
+        can_confirm(f"{refusal}, nothing changed")
+    engine = app.engine(local_infile=not dry_run)
+    if (replace or upsert) and not dry_run:
+        action = refusal if replace else f"refusing to upsert into {tables} in {app.masked_url}"
+        guard_destructive(app, engine, action, allow_protected)
+    if ask:
         confirm_destructive(
             f"Delete every row of {tables} in {app.masked_url} before loading?",
-            f"refusing to replace {tables} in {app.masked_url}, nothing changed",
+            f"{refusal}, nothing changed",
         )
     mode = "replace" if replace else "upsert" if upsert else "insert"
-    _load(app.engine(local_infile=not dry_run), files, mode, dry_run=dry_run, quiet=quiet)
+    _load(engine, files, mode, dry_run=dry_run, quiet=quiet)
 
 
 def _fixture_files(paths: tuple[Path, ...]) -> list[tuple[Path, str]]:

@@ -50,7 +50,8 @@ def serve_command(
 
     uWSGI replaces this process, so signals (SIGTERM to stop) reach it directly.
     The database URL reaches its workers as POSTCTL_DATABASE_URL. Endpoints:
-    /post/ID, /posts, /healthz, /readyz, /openapi.json.
+    /post/ID, /posts, /healthz, /readyz, /openapi.json; POST /post and DELETE
+    /post/ID need a token (postctl token create).
 
     Example: postctl serve --host 0.0.0.0 --port 8080
     """
