@@ -342,14 +342,14 @@ def test_the_503_log_line_names_method_path_and_reason(
 
 
 def test_other_http_errors_keep_their_name_and_the_json_type(app: Flask) -> None:
-    from werkzeug.exceptions import RequestEntityTooLarge
+    from werkzeug.exceptions import RequestURITooLarge
 
     from postctl.web import _http_error
 
-    with app.test_request_context("/posts", method="POST"):
-        resp = _http_error(RequestEntityTooLarge())
-    assert resp.status_code == 413
-    assert resp.get_data(as_text=True) == error_body(413, "request entity too large")
+    with app.test_request_context("/posts"):
+        resp = _http_error(RequestURITooLarge())
+    assert resp.status_code == 414
+    assert resp.get_data(as_text=True) == error_body(414, "request uri too large")
     assert resp.headers.getlist("Content-Type") == ["application/json"]
 
 
