@@ -349,7 +349,7 @@ def test_other_http_errors_keep_their_name_and_the_json_type(app: Flask) -> None
     with app.test_request_context("/posts"):
         resp = _http_error(RequestURITooLarge())
     assert resp.status_code == 414
-    assert resp.get_data(as_text=True) == error_body(414, "request uri too large")
+    assert resp.get_data(as_text=True) == error_body(414, "request uri too long")
     assert resp.headers.getlist("Content-Type") == ["application/json"]
 
 
