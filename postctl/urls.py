@@ -33,7 +33,8 @@ def mask_url(url: str | URL) -> str:
     try:
         parsed = make_url(url)
         query = {k: (MASK if k.lower() in _SECRET_KEYS else v) for k, v in parsed.query.items()}
-        return parsed.set(query=query).render_as_string(hide_password=True)
+        rendered = parsed.set(query=query).render_as_string(hide_password=True)
+        return rendered.replace("=%2A%2A%2A", "=" + MASK)  # a masked query value, unescaped
     except Exception:  # any URL at all: this runs inside error handlers
         return "<unparseable database URL>"
 

@@ -148,6 +148,23 @@ def test_mysql_variables_are_checked_one_by_one(name: str, value: str, message: 
     assert str(err.value) == f"{name}: {message}"
 
 
+def test_a_password_in_the_query_string_is_masked_too() -> None:
+    assert db.mask_url("postgresql://u@h/db?password=S3cret&sslmode=require") == (
+        "postgresql://u@h/db?password=***&sslmode=require"
+    )
+
+
+def test_a_driver_error_names_the_option_the_url_came_from() -> None:
+    result = invoke(["--database-url", "sqlite:///x.db?foo=bar", "reset-db", "--yes"], env_with())
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: --database-url: cannot use sqlite:///x.db?foo=bar: Query string argument(s) "
+        "'foo' are not accepted by the pysqlite driver and are being ignored; SQLite URI "
+        "arguments require that 'uri=true' also be present in the URL.\n"
+    )
+
+
 def test_mysql_ipv6_host_is_put_in_brackets() -> None:
     env = {"MYSQL_HOST": "::1", "MYSQL_USER": "u", "MYSQL_PASS": "p", "MYSQL_DB": "d"}
     assert config.database_url({**env, "MYSQL_PORT": "3307"}) == (

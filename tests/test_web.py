@@ -326,6 +326,7 @@ def test_the_500_is_logged_once_by_the_app_with_its_traceback(
     messages = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(messages) == 1, messages  # ours, not Flask's fallback for a failing handler
     assert messages[0].startswith("GET /post/1 failed\nTraceback (most recent call last):\n")
+    assert '\n  File "' in messages[0]  # the traceback's own lines, as Python prints them
     assert "garbage" in messages[0]
     engine_of(app).dispose()
 
