@@ -148,6 +148,25 @@ def test_mysql_variables_are_checked_one_by_one(name: str, value: str, message: 
     assert str(err.value) == f"{name}: {message}"
 
 
+@pytest.mark.parametrize(
+    ("url", "forms"),
+    [
+        # As written, decoded, and the written text encoded again (a message may quote either).
+        (
+            "mysql://u:Pa%24s%40w@h/db?password=Q1w2",
+            ["Pa%2524s%2540w", "Pa%24s%40w", "Pa$s@w", "Q1w2"],
+        ),
+        # An "@" left unencoded: every "@" after the user name ends a candidate.
+        ("mysql://u:Pa$s@w@h/db", ["Pa%24s%40w", "Pa$s@w", "Pa%24s", "Pa$s"]),
+        ("not a url", []),
+    ],
+)
+def test_the_forms_a_password_is_looked_for_in(url: str, forms: list[str]) -> None:
+    from postctl.urls import password_forms
+
+    assert password_forms(url) == forms
+
+
 def test_a_password_in_the_query_string_is_masked_too() -> None:
     assert db.mask_url("postgresql://u@h/db?password=S3cret&sslmode=require") == (
         "postgresql://u@h/db?password=***&sslmode=require"
