@@ -10,6 +10,7 @@ import os
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from postctl import __version__, config
 from postctl.commands import check, completion, data, environment, posts, serve, tokens
@@ -26,26 +27,38 @@ class PostctlGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NotFoundError as err:
-            _fail(ctx, str(err), NotFound)
+            _fail(ctx, err, NotFound)
         except RefusedError as err:
-            _fail(ctx, str(err), Refused)
+            _fail(ctx, err, Refused)
         except PostctlError as err:
-            _fail(ctx, str(err), Failure)
+            _fail(ctx, err, Failure)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as err:
             if os.environ.get("POSTCTL_DEBUG"):
                 raise
-            _fail(
-                ctx,
-                f"unexpected {type(err).__name__}: {err} (set POSTCTL_DEBUG=1 for a traceback)",
-                Failure,
-            )
+            _fail(ctx, Unexpected(err), Failure)
 
 
-def _fail(ctx: click.Context, message: str, kind: type[Failure]) -> NoReturn:
-    app = ctx.find_object(App)
-    raise kind(app.hide_secrets(message) if app else message)
+class Unexpected(Exception):
+    """An error no code expected, told as such."""
+
+    def __init__(self, err: Exception) -> None:
+        super().__init__(err)
+        self.err = err
+
+    def __str__(self) -> str:
+        try:
+            told = str(self.err)
+        except Exception:  # a message that cannot be made is not a second error
+            told = "(its message cannot be shown)"
+        return f"unexpected {type(self.err).__name__}: {told} (set POSTCTL_DEBUG=1 for a traceback)"
+
+
+def _fail(ctx: click.Context, err: Exception, kind: type[Failure]) -> NoReturn:
+    """Raise the Click exception that prints err as one line with no secret in it."""
+    app = ctx.find_object(App) or App()
+    raise kind(app.describe(err)) from None
 
 
 @click.group(cls=PostctlGroup, context_settings=CONTEXT_SETTINGS, epilog=config.URL_ORDER_HELP)
@@ -66,7 +79,8 @@ def cli(ctx: click.Context, database_url: str | None) -> None:
 
     Example: postctl reset-db --yes && postctl load-fixtures && postctl show-post 1
     """
-    ctx.obj = App(database_url or config.database_url())
+    given = ctx.get_parameter_source("database_url") == ParameterSource.COMMANDLINE
+    ctx.obj = App(database_url or None, "--database-url" if given else "POSTCTL_DATABASE_URL")
     ctx.call_on_close(ctx.obj.close)
 
 

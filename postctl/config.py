@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import quote
 
+from postctl.errors import ConfigError
+
 DEFAULT_SQLITE_FILE = "postctl.db"
+URL_VARS = ("POSTCTL_DATABASE_URL", "DATABASE_URL")
 DEFAULT_PROTECTED = ("production",)
 MYSQL_VARS = ("MYSQL_HOST", "MYSQL_USER", "MYSQL_PASS", "MYSQL_DB")
+DEFAULT_SETTING = "the default SQLite file"
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 URL_ORDER_HELP = (
     "The database URL comes from, in order: --database-url; POSTCTL_DATABASE_URL; "
@@ -18,30 +26,91 @@ URL_ORDER_HELP = (
 )
 
 
-def database_url(environ: Mapping[str, str] | None = None) -> str:
-    """Return the database URL configured by the environment, by the documented order."""
+@dataclass(frozen=True)
+class DatabaseSetting:
+    """The database URL and the setting it came from, to name in an error."""
+
+    url: str
+    name: str
+
+
+def database_setting(environ: Mapping[str, str] | None = None) -> DatabaseSetting:
+    """Return the database URL the environment configures, by the documented order.
+
+    Raise ConfigError naming the variable when a MYSQL_* value cannot make a URL.
+    """
     env = os.environ if environ is None else environ
-    for name in ("POSTCTL_DATABASE_URL", "DATABASE_URL"):
+    for name in URL_VARS:
         if env.get(name):
-            return env[name]
+            return DatabaseSetting(env[name], name)
     if all(env.get(name) is not None for name in MYSQL_VARS) and env["MYSQL_HOST"]:
-        return mysql_url(
+        url = mysql_url(
             host=env["MYSQL_HOST"],
             user=env["MYSQL_USER"],
             password=env["MYSQL_PASS"],
             database=env["MYSQL_DB"],
             port=env.get("MYSQL_PORT") or None,
         )
-    return f"sqlite:///{DEFAULT_SQLITE_FILE}"
+        return DatabaseSetting(url, ", ".join(MYSQL_VARS))
+    return DatabaseSetting(f"sqlite:///{DEFAULT_SQLITE_FILE}", DEFAULT_SETTING)
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """Return the database URL configured by the environment, by the documented order."""
+    return database_setting(environ).url
 
 
 def mysql_url(host: str, user: str, password: str, database: str, port: str | None = None) -> str:
-    """Build a mysqlclient URL, escaping every part so that any password works."""
+    """Build a mysqlclient URL, escaping every part so that any password works.
+
+    Raise ConfigError naming the MYSQL_* variable whose value cannot be used.
+    """
+    for name, value in (("MYSQL_USER", user), ("MYSQL_PASS", password), ("MYSQL_DB", database)):
+        _check_text(name, value, shown=name != "MYSQL_PASS")
+    if not user:
+        raise ConfigError("is empty; set it to the database user name", "MYSQL_USER")
+    if not database:
+        raise ConfigError("is empty; set it to the database name", "MYSQL_DB")
     auth = quote(user, safe="")
     if password:
         auth += ":" + quote(password, safe="")
-    netloc = f"{auth}@{host}" + (f":{int(port)}" if port else "")
+    netloc = f"{auth}@{_host(host)}" + (f":{_port(port)}" if port is not None else "")
     return f"mysql+mysqldb://{netloc}/{quote(database, safe='')}?charset=utf8mb4"
+
+
+def password_url(password: str) -> str:
+    """Return a URL that holds only this password, written as mysql_url writes it (to mask it)."""
+    return f"mysql://user:{quote(password.encode('utf-8', 'surrogatepass'), safe='')}@host/"
+
+
+def _check_text(name: str, value: str, shown: bool) -> None:
+    """Refuse a value no database can take: NUL, or bytes that are not UTF-8."""
+    what = f" ({value!r})" if shown else ""
+    if "\0" in value:
+        raise ConfigError(f"contains a NUL character{what}", name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"is not valid UTF-8 text{what}", name) from None
+
+
+def _host(host: str) -> str:
+    """Return MYSQL_HOST as the URL's host part (an IPv6 address in brackets)."""
+    _check_text("MYSQL_HOST", host, shown=True)
+    if _HOST_NAME.fullmatch(host):
+        return host
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise ConfigError(f"not a host name or IP address: {host!r}", "MYSQL_HOST") from None
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def _port(port: str) -> int:
+    """Return MYSQL_PORT as a number from 1 to 65535."""
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
+        raise ConfigError(f"not a port number from 1 to 65535: {port!r}", "MYSQL_PORT")
+    return int(port)
 
 
 def believed_environment(environ: Mapping[str, str] | None = None) -> str | None:

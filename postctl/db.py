@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -21,7 +22,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
 from postctl import hints, postgres
-from postctl.errors import DatabaseError
+from postctl.errors import ConfigError, DatabaseError
+
+# The URL helpers, used by the callers of this module too: re-exported.
+from postctl.urls import MASK as MASK
+from postctl.urls import check_url as check_url
+from postctl.urls import hide_password as hide_password
+from postctl.urls import mask_url as mask_url
+from postctl.urls import url_problem as url_problem
 
 CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answers
 # Seconds SQLite waits for another connection's lock before "database is locked":
@@ -31,31 +39,6 @@ MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
 
 T = TypeVar("T")
 _SQLITE_BEGIN = "postctl_sqlite_begin"  # execution option: the statement that begins
-
-
-def mask_url(url: str | URL) -> str:
-    """Return the URL as text with its password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except sa_exc.ArgumentError:
-        return "<unparseable database URL>"
-
-
-def check_url(url: str) -> None:
-    """Raise DatabaseError unless the URL parses; connect to nothing."""
-    try:
-        make_url(url)
-    except sa_exc.ArgumentError as err:
-        raise DatabaseError(f"invalid database URL: {err}") from None
-
-
-def url_password(url: str) -> str | None:
-    """Return the URL's password, if it has one and parses."""
-    try:
-        password = make_url(url).password
-    except sa_exc.ArgumentError:
-        return None
-    return str(password) if password else None
 
 
 def is_mysql(url: str | URL) -> bool:
@@ -74,10 +57,8 @@ def make_engine(
     the loading commands ask for it, because with it a server may ask for any
     file the client can read.
     """
-    try:
-        parsed = make_url(url)
-    except sa_exc.ArgumentError as err:
-        raise DatabaseError(f"invalid database URL: {err}") from None
+    check_url(url)
+    parsed = make_url(url)
     backend = parsed.get_backend_name()
     if postgres.is_postgres(parsed):
         parsed, backend = postgres.use_psycopg(parsed), "postgresql"
@@ -99,15 +80,19 @@ def make_engine(
         _check_sqlite_file(parsed, must_exist)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
     try:
-        engine = create_engine(parsed, **kwargs)
+        with warnings.catch_warnings():
+            # A query parameter the driver ignores is a mistake in the URL, not a warning.
+            warnings.simplefilter("error", sa_exc.SAWarning)
+            engine = create_engine(parsed, **kwargs)
     except ImportError as err:
         extra = {"mysql": "mysql", "postgresql": "postgres"}.get(backend)
         hint = f"; install it with pip install 'postctl[{extra}]'" if extra else ""
-        raise DatabaseError(
+        raise ConfigError(
             f"cannot use {mask_url(parsed)}: its driver is not installed ({err}){hint}"
         ) from None
-    except sa_exc.ArgumentError as err:
-        raise DatabaseError(f"cannot use {mask_url(parsed)}: {err}") from None
+    except (sa_exc.ArgumentError, sa_exc.SAWarning, TypeError, ValueError) as err:
+        reason = str(err).split(" (Background on")[0]
+        raise ConfigError(f"cannot use {mask_url(parsed)}: {reason}") from None
     if backend == "sqlite":
         _own_sqlite_transactions(engine)
     return engine
@@ -197,6 +182,19 @@ class ProcessEngine:
         self._engine = None
 
 
+def connect(engine: Engine) -> Connection:
+    """Open a connection; a failure leaves as a one-line DatabaseError (ConfigError:
+    the URL's settings are not what the driver takes)."""
+    try:
+        return engine.connect()
+    except sa_exc.DBAPIError as err:
+        raise DatabaseError(describe_error(engine, err)) from None
+    except (TypeError, ValueError) as err:  # a query parameter the driver does not take
+        raise ConfigError(
+            f"cannot connect to {mask_url(engine.url)}: the driver refuses its settings ({err})"
+        ) from None
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
     """Open a connection in a transaction, committed on success, rolled back on error.
@@ -204,8 +202,9 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     Database errors leave as `DatabaseError` with a one-line message that names
     the masked URL and what to do.
     """
+    conn = connect(engine)
     try:
-        with engine.begin() as conn:
+        with conn, conn.begin():
             yield conn
     except sa_exc.DBAPIError as err:
         raise DatabaseError(describe_error(engine, err)) from None
@@ -251,10 +250,7 @@ def read(engine: Engine, query: Callable[[Connection], T]) -> T:
     errors leave as `DatabaseError`, as from `transaction`.
     """
     for attempt in (1, 2):
-        try:
-            conn = engine.connect()  # a failure to connect is not retried: no doubled timeout
-        except sa_exc.DBAPIError as err:
-            raise DatabaseError(describe_error(engine, err)) from None
+        conn = connect(engine)  # a failure to connect is not retried: no doubled timeout
         try:
             with conn:
                 return query(conn)

@@ -119,7 +119,7 @@ def document() -> dict[str, Any]:
                 "/post/{id}) needs a bearer token made with `postctl token create`. Every "
                 "error has the body of the Error schema (a 422, of ValidationError); any "
                 "path not listed here answers 404 and any method not listed 405, in that "
-                "shape."
+                "shape, and a request whose Host header is not a host name 400."
             ),
         },
         "paths": PATHS,

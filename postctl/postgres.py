@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 
 from postctl import hints
-from postctl.errors import DatabaseError
+from postctl.errors import ConfigError
 
 DRIVER = "psycopg"
 SCHEME = f"postgresql+{DRIVER}"
@@ -33,7 +33,7 @@ def use_psycopg(url: URL) -> URL:
         return url.set(drivername=SCHEME)
     if url.drivername != SCHEME:
         masked = url.render_as_string(hide_password=True)
-        raise DatabaseError(
+        raise ConfigError(
             f"cannot use {masked}: postctl talks to PostgreSQL through psycopg 3 only; "
             f"write the URL as {SCHEME}://... (or postgresql://...) and {INSTALL}"
         )

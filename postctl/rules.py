@@ -17,7 +17,7 @@ CONTENT_MAX_BYTES = 65535  # MySQL TEXT; the same limit holds on every backend
 EMAIL_MAX = 100  # the author_email column is VARCHAR(100)
 ID_MAX = 2**31 - 1  # MySQL signed INT, the id column's type
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
-_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?")
+_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?", re.ASCII)
 
 # A checked post: id (None: the database assigns one), content as UTF-8 bytes,
 # author_email, and created_time as canonical text, `YYYY-MM-DD HH:MM:SS`,
@@ -41,7 +41,7 @@ def parse_id(value: str) -> int | None:
     """Convert an id field: empty means the database assigns one."""
     if value == "":
         return None
-    if not value.isascii() or not value.strip().isdigit():
+    if not (value.isascii() and value.isdigit()):  # no sign, no spaces: digits only
         raise InvalidValue("not a positive integer")
     number = int(value)
     if not 1 <= number <= ID_MAX:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -146,10 +147,16 @@ def _not_found(err: NotFoundError) -> Response:
 
 def _unavailable(err: DatabaseError) -> Response:
     # The message names the masked URL and the driver's reason: for the log, not the client.
-    current_app.logger.error("%s %s: %s", request.method, request.path, err)
+    current_app.logger.error("%s %s: %s", request.method, request.path, _hidden(str(err)))
     return error_response(503, UNAVAILABLE)
 
 
 def _internal_error(err: Exception) -> Response:
-    current_app.logger.exception("%s %s failed", request.method, request.path)
+    told = "".join(traceback.format_exception(err))
+    current_app.logger.error("%s %s failed\n%s", request.method, request.path, _hidden(told))
     return error_response(500, "internal server error")
+
+
+def _hidden(text: str) -> str:
+    """Mask the database password wherever a log line may carry it."""
+    return db.hide_password(text, engine_of(current_app).url)

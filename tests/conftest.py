@@ -8,14 +8,22 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 from sqlalchemy import Engine, make_url
 
 from postctl import db, postgres, schema
 from postctl.admin_schema import admin_metadata
 from postctl.cli import cli
+from tests import servers
 from tests.databases import create_database
 
 TEST_URL_VAR = "POSTCTL_TEST_DATABASE_URL"
+# The long run of the hostile-input properties (docs/testing.md): `--hypothesis-profile=fuzz`
+# or POSTCTL_FUZZ=1. tests/hostile.py's examples() scales each surface's count by it.
+FUZZ_EXAMPLES = 5000  # the fuzz profile's count, for tests that do not scale their own
+settings.register_profile("fuzz", max_examples=FUZZ_EXAMPLES, deadline=None)
+if os.environ.get("POSTCTL_FUZZ"):
+    settings.load_profile("fuzz")
 REPO = Path(__file__).resolve().parent.parent
 ORIGINAL_ROWS = [
     (1, "Hello", "me@me.com", "2018-10-03 12:30:00"),
@@ -59,9 +67,45 @@ def postgres_url(server_url: str | None) -> str:
     return server_url
 
 
+# The load tests run on MariaDB (not PostgreSQL) twice: on the server given, which allows LOAD DATA
+# LOCAL, and on a private one that forbids it (MySQL 8's default), so that both
+# write paths run in every MariaDB run of the suite.
+LOAD_TESTS = {
+    "tests.test_boundaries",
+    "tests.test_fixtures",
+    "tests.test_hostile_csv",
+    "tests.test_load",
+    "tests.test_roundtrip",
+    "tests.test_spans",
+}
+NO_LOCAL_INFILE = "no-local-infile"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if (
+        db.is_mysql(os.environ.get(TEST_URL_VAR) or "sqlite://")
+        and metafunc.module.__name__ in LOAD_TESTS
+        and "db_url" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("db_url", ["mariadb", NO_LOCAL_INFILE], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def no_local_infile_url(server_url: str | None) -> Iterator[str]:
+    """A private MariaDB server started with --local-infile=0, for the whole session."""
+    if not server_url:  # session fixtures come first: skip here, not after starting one
+        pytest.skip(f"needs MariaDB/MySQL: set {TEST_URL_VAR} to a server URL")
+    if not servers.mariadb_available():
+        pytest.fail(f"{servers.MARIADBD} is needed to test the INSERT fallback on MariaDB")
+    with servers.private_mariadb("--local-infile=0") as url:
+        yield url
+
+
 @pytest.fixture
-def db_url(tmp_path: Path, server_url: str | None) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, server_url: str | None) -> str:
     """The database under test: the server's test database, else a new SQLite file."""
+    if getattr(request, "param", None) == NO_LOCAL_INFILE:
+        return str(request.getfixturevalue("no_local_infile_url"))
     return server_url or f"sqlite:///{tmp_path / 'test.db'}"
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from postctl import db, tokens
 from postctl.admin_schema import idempotency_key
 from postctl.web import create_app, engine_of
+from tests.hostile import examples
 
 # The document as the app serves it; /openapi.json needs no database. Each test
 # then calls, in-process, an app on a fresh database with the fixtures loaded
@@ -35,7 +36,9 @@ def loaded_app(db_url: str, loaded: Engine) -> Iterator[tuple[Flask, str]]:
 
 @schema.parametrize()
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_api_conforms_to_its_document(
     case: schemathesis.Case, loaded_app: tuple[Flask, str]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import servers
 from tests.conftest import CONFIG_VARS, REPO
 
 
@@ -16,7 +17,7 @@ def test_load_benchmark_runs_and_prints_the_ratios(db_url: str, tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
     command = [sys.executable, str(REPO / "bench" / "load.py"), "--rows", "200"]
     command += ["--orm-rows", "50", "--out", str(tmp_path), "--url", db_url]
-    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = servers.run(command, env=env, cwd=REPO, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[1].split() == [

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from tests import servers
 from tests.conftest import REPO
 
 CONFIG = REPO / ".circleci" / "config.yml"
@@ -39,9 +40,8 @@ def run_commands(job: dict[str, Any]) -> list[str]:
 
 
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return servers.run(
         [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.circle-ci", str(path)],
-        capture_output=True,
         text=True,
         timeout=120,
     )

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from postctl import output
 from postctl.commands import base
+from tests import servers
 from tests.conftest import REPO, Run, table_rows, write_csv
 
 POST_1_TABLE = (
@@ -51,7 +52,11 @@ def test_show_post_json_round_trips_korean_and_emoji(loaded: Engine, run: Run) -
         '"author_email": "korean@example.kr", "created_time": "2018-10-06T18:45:00"}\n'
     )
     result = run("show-post", "5", "-f", "json")
-    assert '"content": "Launch day 🚀 — with an emoji"' in result.stdout
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        '{"id": 5, "content": "Launch day 🚀 — with an emoji", '
+        '"author_email": "emoji@example.com", "created_time": "2018-10-07T07:07:07"}\n'
+    )
 
 
 def test_show_post_csv_is_fixture_format(loaded: Engine, run: Run) -> None:
@@ -71,17 +76,31 @@ def test_show_missing_post_exits_3_with_one_line(loaded: Engine, run: Run) -> No
     assert result.stderr == "Error: post 99 not found\n"
 
 
-@pytest.mark.parametrize("bad_id", ["0", "-3", "abc", "1.5"])
-def test_show_post_bad_id_is_usage_error(loaded: Engine, run: Run, bad_id: str) -> None:
+@pytest.mark.parametrize(
+    ("bad_id", "why"),
+    [
+        ("0", "0 is not in the range x>=1."),
+        ("-3", "-3 is not in the range x>=1."),
+        ("abc", "'abc' is not a valid integer range."),
+        ("1.5", "'1.5' is not a valid integer range."),
+    ],
+)
+def test_show_post_bad_id_is_usage_error(loaded: Engine, run: Run, bad_id: str, why: str) -> None:
     result = run("show-post", "--", bad_id)
     assert result.exit_code == 2, result.output
-    assert "Invalid value for 'ID'" in result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for 'ID': {why}"
 
 
 def test_show_post_before_reset_says_what_to_do(tmp_path: Path, run: Run) -> None:
-    result = run("show-post", "1", url=f"sqlite:///{tmp_path / 'new.db'}")
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    result = run("show-post", "1", url=url)
     assert result.exit_code == 1
-    assert result.stderr.endswith("does not exist; run `postctl reset-db` first to create it\n")
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: {url}: database file {tmp_path / 'new.db'} does not exist; "
+        "run `postctl reset-db` first to create it\n"
+    )
     assert not (tmp_path / "new.db").exists()
 
 
@@ -153,7 +172,12 @@ def test_load_fixtures_bad_file_exits_1_and_loads_nothing(
 def test_load_fixtures_duplicate_of_loaded_row(loaded: Engine, run: Run) -> None:
     result = run("load-fixtures", str(REPO / "fixtures" / "posts.csv"))
     assert result.exit_code == 1
-    assert "posts.csv:2: column id: duplicate id" in result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[:2] == [
+        "Error: cannot load fixtures, nothing was loaded:",
+        f"  {REPO / 'fixtures' / 'posts.csv'}:2: column id: duplicate id "
+        "(already in the table or on an earlier line) (value '1')",
+    ]
     assert len(table_rows(loaded)) == 5
 
 
@@ -162,8 +186,9 @@ def test_password_never_printed(run: Run) -> None:
     url = "mysql+mysqldb://app:Very$ecret@127.0.0.1:9/posts"
     for args in (["show-post", "1"], ["reset-db"], ["reset-db", "--yes"], ["load-fixtures"]):
         result = run(*args, url=url)
-        assert result.exit_code != 0
-        assert "Very$ecret" not in result.output
+        assert result.exit_code == (4 if args == ["reset-db"] else 1), result.output
+        assert result.stdout == ""
+        assert "Very$ecret" not in result.output and "Very%24ecret" not in result.output
         assert "app:***@127.0.0.1:9/posts" in result.stderr, result.stderr
 
 
@@ -178,9 +203,8 @@ def test_help_states_the_url_order(run: Run) -> None:
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "postctl", "--version"], capture_output=True, text=True, check=True
-    )
+    done = servers.run([sys.executable, "-m", "postctl", "--version"], text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("postctl, version ")
 
 
@@ -190,15 +214,16 @@ def test_cli_does_not_import_the_web_layer() -> None:
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'werkzeug') "
         "or m in ('postctl.web', 'sqlalchemy.orm')))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = servers.run([sys.executable, "-c", code], text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     assert done.stdout == "[]\n"
 
 
 def test_startup_bench_runs_and_prints_the_ratio() -> None:
-    done = subprocess.run(
+    done = servers.run(
         [sys.executable, str(REPO / "bench" / "startup.py"), "--runs", "1"],
-        capture_output=True,
         text=True,
+        timeout=120,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
     )
     assert done.returncode == 0, done.stderr
@@ -206,3 +231,50 @@ def test_startup_bench_runs_and_prints_the_ratio() -> None:
     assert lines[0].startswith("minimal Core script    median ")
     assert lines[1].startswith("postctl show-post 1    median ")
     assert lines[2].startswith("ratio ") and "1.3x target" in lines[2]
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(
+    loaded: Engine, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object) -> str:
+        raise RuntimeError("the renderer broke")
+
+    monkeypatch.setattr(output, "render_post", broken)
+    result = run("show-post", "1")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: unexpected RuntimeError: the renderer broke (set POSTCTL_DEBUG=1 for a traceback)\n"
+    )
+    monkeypatch.setenv("POSTCTL_DEBUG", "1")
+    result = run("show-post", "1")
+    assert isinstance(result.exception, RuntimeError)
+
+
+def test_an_error_whose_message_fails_is_still_one_line(
+    loaded: Engine, run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no message")
+
+    def broken(*_args: object) -> str:
+        raise Unprintable
+
+    monkeypatch.setattr(output, "render_post", broken)
+    result = run("show-post", "1")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: unexpected Unprintable: (its message cannot be shown) "
+        "(set POSTCTL_DEBUG=1 for a traceback)\n"
+    )
+
+
+def test_an_option_that_is_not_utf8_is_a_usage_error(loaded: Engine, run: Run) -> None:
+    author = b"caf\xe9@b.c".decode("utf-8", "surrogateescape")  # as Python reads such argv
+    result = run("list-posts", "--author", author)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '--author': not valid UTF-8 text"
+    )

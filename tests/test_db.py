@@ -183,3 +183,29 @@ def test_missing_driver_is_named() -> None:
         "cannot use mssql+pymssql://app:***@db/posts: its driver is not installed "
         "(No module named 'pymssql')"
     )
+
+
+def test_sqlite_errors_say_what_to_do(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'no' / 'dir' / 'x.db'}"
+    with pytest.raises(DatabaseError) as err, db.transaction(db.make_engine(url, must_exist=False)):
+        pass
+    assert str(err.value) == (
+        f"{url}: unable to open database file; check that the directory exists and is writable"
+    )
+    path = tmp_path / "locked.db"
+    schema.reset_db(db.make_engine(f"sqlite:///{path}", must_exist=False))
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        locked = db.make_engine(f"sqlite:///{path}?timeout=0")
+        with pytest.raises(DatabaseError) as err, db.transaction(locked) as conn:
+            queries.count_rows(conn)
+        locked.dispose()
+    finally:
+        holder.close()
+    assert str(err.value) == (
+        f"sqlite:///{path}?timeout=0: database is locked; "
+        "another process is writing to it; try again when it is done"
+    )

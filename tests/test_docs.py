@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import servers
 from tests.conftest import CONFIG_VARS, REPO
 
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -54,7 +55,7 @@ NETNS = ["unshare", "--net", "--"]
 def _netns_works() -> bool:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return False
-    done = subprocess.run([*NETNS, "ip", "link", "set", "lo", "up"], capture_output=True)
+    done = servers.run([*NETNS, "ip", "link", "set", "lo", "up"], timeout=30)
     return done.returncode == 0
 
 
@@ -99,20 +100,18 @@ def test_shell_examples_print_what_they_show(path: Path, tmp_path: Path) -> None
 
 
 def test_command_reference_is_generated_from_help() -> None:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--check"],
-        capture_output=True,
-        text=True,
+    done = servers.run(
+        [sys.executable, str(REPO / "scripts" / "gen_docs.py"), "--check"], text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
 
 
 def test_docs_site_builds_strictly(tmp_path: Path) -> None:
-    done = subprocess.run(
+    done = servers.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
         cwd=REPO,
-        capture_output=True,
         text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "site" / "commands" / "index.html").exists()

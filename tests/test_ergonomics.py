@@ -28,6 +28,7 @@ def test_list_posts_json_is_array_of_show_post_objects(loaded: Engine, run: Run)
     listed = run("list-posts", "--author", "me@me.com", "-f", "json")
     shown = run("show-post", "1", "-f", "json")
     assert listed.exit_code == 0, listed.output
+    assert shown.exit_code == 0, shown.output
     assert listed.stdout == f"[{shown.stdout.strip()}]\n"
 
 
@@ -51,7 +52,11 @@ def test_list_posts_pure_function_filters(loaded: Engine) -> None:
 def test_list_posts_rejects_bad_since(loaded: Engine, run: Run) -> None:
     result = run("list-posts", "--since", "yesterday")
     assert result.exit_code == 2
-    assert "Invalid value for '--since'" in result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '--since': 'yesterday' does not match the formats "
+        "'%Y-%m-%d', '%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M'."
+    )
 
 
 def test_check_reports_ok_and_counts(loaded: Engine, run: Run, db_url: str) -> None:
@@ -174,4 +179,6 @@ def test_completion_script_for_each_shell(run: Run, shell: str) -> None:
 
 def test_json_output_is_valid_json(loaded: Engine, run: Run) -> None:
     result = run("list-posts", "-f", "json")
+    assert result.exit_code == 0, result.output
     assert [p["id"] for p in json.loads(result.stdout)] == [5, 4, 3, 2, 1]
+    assert result.stderr == ""

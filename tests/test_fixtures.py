@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from postctl.fixtures.records import Records
 from postctl.fixtures.report import MAX_PROBLEMS, LoadResult, Problem
 from postctl.fixtures.validate import Validator
 from postctl.rules import COLUMNS, Row
+from tests import oracle
 from tests.conftest import REPO, write_csv
+from tests.hostile import examples
 
 HEADER = "id,content,author_email,created_time\n"
 
@@ -306,52 +309,119 @@ TIMES = _mostly(
 )
 
 
-def _row_by_row(validator: Validator, fields: list[list[str]]) -> list[Row]:
-    """The rows the one-record-at-a-time checks keep."""
-    kept = []
-    for f in fields:
-        try:
-            row = validator.convert(f)
-            row[1].decode("utf-8")
-        except ValueError:
-            continue
-        kept.append(row)
-    return kept
+LOADED_AT = "2020-01-01 00:00:00"
+COMMON = ["7", "안녕 🚀", "a@b.c", "2018-10-03 12:30:00"]
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: bytes that were not UTF-8
+        return False
+    return True
+
+
+def _by_the_rules(header: list[str], records: list[list[str]]) -> tuple[list[Row], list[int]]:
+    """The rows and the bad lines (from 2) by the documented rules (tests/oracle.py)."""
+    rows: list[Row] = []
+    bad: list[int] = []
+    for line, record in enumerate(records, start=2):
+        values = dict(zip(header, record, strict=True))
+        raw_id, raw_time = values.get("id", ""), values.get("created_time", "")
+        when = oracle.created_time(raw_time) if raw_time else LOADED_AT
+        if (
+            all(map(_utf8, record))
+            and (raw_id == "" or oracle.id_ok(raw_id))
+            and oracle.content_ok(values["content"])
+            and oracle.email_ok(values["author_email"])
+            and when is not None
+        ):
+            row_id = int(raw_id) if raw_id else None
+            rows.append((row_id, values["content"].encode(), values["author_email"], when))
+        else:
+            bad.append(line)
+    return rows, bad
+
+
+def _common(record: list[str]) -> bool:
+    """Values as most files hold them, which the column checks must take without help."""
+    row_id, content, email, when = record
+    return (
+        re.fullmatch(r"[1-9][0-9]{0,8}", row_id) is not None
+        and _utf8(content)
+        and oracle.content_ok(content)
+        and re.fullmatch(r"[!-?A-~]+@[!-?A-~]+", email) is not None
+        and len(email) <= oracle.EMAIL_MAX
+        and len(when) == 19
+        and when[10] == " "
+        and oracle.created_time(when) is not None
+    )
+
+
+def _check_batch(header: list[str], records: list[list[str]]) -> None:
+    """The validator keeps exactly the rows the rules keep and names exactly the bad lines."""
+    validator = Validator(Path("posts.csv"), header, LOADED_AT)
+    fields = [[_as_read(v) for v in record] for record in records]
+    rows, bad = _by_the_rules(header, records)
+    by_column = validator._by_column(fields)
+    if by_column is not None:
+        assert by_column == rows
+    in_order = [[r[header.index(c)] for c in COLUMNS] for r in records] if len(header) == 4 else []
+    if records and in_order and all(map(_common, in_order)):
+        assert by_column == rows, "the column checks declined common values"
+    problems: list[Problem] = []
+    lines = list(range(2, len(records) + 2))
+    batch = validator.batch(Records(lines, fields, 0), problems)
+    assert batch.rows == rows
+    assert batch.lines == [n for n in lines if n not in bad]
+    assert sorted({p.line for p in problems if p.line is not None}) == bad
 
 
 @pytest.mark.parametrize(
     ("column", "value"), [(c, v) for c, values in enumerate(UNUSUAL) for v in values]
 )
-def test_column_checks_leave_unusual_values_to_the_row_checks(column: int, value: str) -> None:
-    validator = Validator(Path("posts.csv"), list(COLUMNS), "2020-01-01 00:00:00")
-    common = ["7", "안녕 🚀", "a@b.c", "2018-10-03 12:30:00"]
-    unusual = [*common[:column], value, *common[column + 1 :]]
-    fields = [[_as_read(v) for v in record] for record in (common, unusual)]
-    expected = _row_by_row(validator, fields)
-    assert validator._by_column(fields) in (None, expected)
-    assert validator.batch(Records([2, 3], fields, 0), []).rows == expected
+def test_unusual_values_are_judged_by_the_rules(column: int, value: str) -> None:
+    unusual = [*COMMON[:column], value, *COMMON[column + 1 :]]
+    _check_batch(list(COLUMNS), [COMMON, unusual])
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(st.tuples(IDS, CONTENTS, EMAILS, TIMES), max_size=4), st.permutations(range(4)))
-def test_column_checks_agree_with_the_row_by_row_checks(
+def test_validation_keeps_what_the_rules_keep(
     records: list[tuple[str, str, str, str]], order: list[int]
 ) -> None:
-    header = [COLUMNS[i] for i in order]
-    fields = [[_as_read(record[i]) for i in order] for record in records]
-    validator = Validator(Path("posts.csv"), header, "2020-01-01 00:00:00")
-    expected = _row_by_row(validator, fields)
-    by_column = validator._by_column(fields)
-    if by_column is not None:
-        assert by_column == expected == [validator.convert(f) for f in fields]
-    lines = list(range(2, len(fields) + 2))
-    problems: list[Problem] = []
-    batch = validator.batch(Records(lines, fields, 0), problems)
-    assert batch.rows == expected
-    assert len(problems) >= len(fields) - len(expected)
+    _check_batch([COLUMNS[i] for i in order], [[record[i] for i in order] for record in records])
 
 
 def test_column_checks_take_the_common_values(tmp_path: Path) -> None:
     validator = Validator(tmp_path, list(COLUMNS), "2020-01-01 00:00:00")
     fields = [["7", _as_read("안녕 🚀"), "a@b.c", "2018-10-03 12:30:00"]]
     assert validator._by_column(fields) == [(7, "안녕 🚀".encode(), "a@b.c", "2018-10-03 12:30:00")]
+
+
+def test_a_quote_left_open_at_the_end_is_malformed_csv(engine: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path, HEADER + '1,ok,a@b.c,\n2,"never closed,a@b.c,\n')
+    assert_rejected(engine, path, f"{path}:3: malformed CSV: unexpected end of data")
+
+
+def test_a_taken_id_after_a_row_without_id_is_named(engine: Engine, tmp_path: Path) -> None:
+    load(engine, write_csv(tmp_path, HEADER + "1,a,a@b.c,\n"))
+    path = write_csv(tmp_path, HEADER + ",b,a@b.c,\n1,c,a@b.c,\n", "post.csv")
+    assert_rejected(
+        engine,
+        path,
+        f"{path}:3: column id: duplicate id (already in the table or on an earlier line) "
+        "(value '1')",
+    )
+
+
+def test_a_taken_id_twice_is_named_each_time(engine: Engine, tmp_path: Path) -> None:
+    load(engine, write_csv(tmp_path, HEADER + "5,a,a@b.c,\n"))
+    path = write_csv(tmp_path, HEADER + "5,b,a@b.c,\n6,c,a@b.c,\n5,d,a@b.c,\n", "post.csv")
+    assert_rejected(
+        engine,
+        path,
+        f"{path}:2: column id: duplicate id (already in the table or on an earlier line) "
+        "(value '5')",
+        f"{path}:4: column id: duplicate id (also on an earlier line) (value '5')",
+    )

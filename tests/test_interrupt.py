@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
+from tests import servers
 from tests.conftest import CONFIG_VARS, REPO, table_rows
 
 ROWS = 600_000  # several seconds of loading on either backend
@@ -79,23 +80,18 @@ def test_killed_load_leaves_the_table_unchanged(
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
     env["POSTCTL_DATABASE_URL"] = db_url
     env["TMPDIR"] = str(tmp_path)  # a killed load cannot remove its named pipe's directory
-    process = subprocess.Popen(
+    with servers.started(
         [sys.executable, "-m", "postctl", "load-fixtures", str(path)],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
+    ) as process:
         started = wait_for(lambda: inserting(db_url) or process.poll() is not None, 60)
         assert started and process.poll() is None, process.communicate(timeout=60)
-        process.send_signal(sig)
+        process.send_signal(sig)  # to the load alone: its children must notice by themselves
         _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode != 0
     assert "Traceback" not in stderr
     assert "Loaded" not in stderr

@@ -212,7 +212,9 @@ def test_dump_then_reset_then_load_gives_the_same_database(
     loaded: Engine, run: Run, tmp_path: Path
 ) -> None:
     before = table_rows(loaded)
-    assert run("dump-fixtures", str(tmp_path)).exit_code == 0
+    dumped = run("dump-fixtures", str(tmp_path))
+    assert dumped.exit_code == 0, dumped.output
+    assert dumped.stderr == f"Dumped 5 rows of post to {tmp_path / 'posts.csv'}.\n"
     result = run("reset-db", "--yes", "--fixtures", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert table_rows(loaded) == before
@@ -349,7 +351,24 @@ def test_dump_before_reset_says_what_to_do_and_writes_nothing(run: Run, tmp_path
     (tmp_path / "empty.db").touch()
     result = run("dump-fixtures", str(tmp_path / "out"), url=url)
     assert result.exit_code == 1
+    assert result.stdout == ""
     assert result.stderr == (
         f"Error: {url}: no such table: post; run `postctl reset-db` first to create the schema\n"
     )
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_server_without_local_infile_gets_inserts(
+    mysql_url: str, no_local_infile_url: str, run: Run, tmp_path: Path
+) -> None:
+    """The fallback MySQL 8 needs by default: the client allows LOAD DATA LOCAL, the server not."""
+    eng = loading_engine(no_local_infile_url)
+    schema.reset_db(eng)
+    with eng.connect() as conn:
+        assert conn.execute(text("SELECT @@GLOBAL.local_infile")).scalar_one() == 0
+    path = write_csv(tmp_path, HEADER + "1,a\\b,x\\y@b.c,2018-10-03 12:30:00\n")
+    with db.transaction(eng) as conn:
+        results = load_fixtures(conn, find_files([path]))
+    assert [(r.rows, r.method) for r in results] == [(1, "executemany")]
+    assert table_rows(eng) == [(1, "a\\b", "x\\y@b.c", datetime(2018, 10, 3, 12, 30))]
+    eng.dispose()

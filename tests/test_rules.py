@@ -12,6 +12,7 @@ from postctl.fixtures.records import Records
 from postctl.fixtures.report import Problem
 from postctl.fixtures.validate import Validator
 from postctl.rules import COLUMNS, InvalidPost, Row, check_post
+from tests.hostile import examples
 from tests.test_fixtures import CONTENTS, EMAILS, IDS, TIMES, _as_read
 
 LOADED_AT = "2020-01-01 00:00:00"
@@ -68,7 +69,7 @@ def _is_text(value: str) -> bool:
     return not any("\udc80" <= c <= "\udcff" for c in value)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     st.lists(st.tuples(IDS, CONTENTS, EMAILS, TIMES), min_size=1, max_size=4),
     st.permutations(COLUMNS),
@@ -101,3 +102,43 @@ def test_one_post_and_the_batch_path_agree(
         else:
             assert named == set()
     assert batch.rows == expected_rows
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("id", "x", "not a positive integer"),
+        ("id", " 7", "not a positive integer"),
+        ("id", "2147483648", "out of range (1 to 2147483647)"),
+        ("content", "x" * 65536, "longer than 65535 bytes"),
+        ("author_email", "a" * 89 + "@example.com", "longer than 100 characters (101)"),
+        ("author_email", "a b@c", "not an email address of the form local@domain"),
+        (
+            "created_time",
+            "2018-10-03",
+            "not a datetime like 2018-10-03 12:30:00 or 2018-10-03T12:30:00",
+        ),
+        (
+            "created_time",
+            "2018-02-30 12:00:00",
+            "not a valid datetime (day is out of range for month)",
+        ),
+        ("created_time", "0999-12-31 23:59:59", "year before 1000"),
+    ],
+)
+def test_each_rule_says_what_is_wrong(column: str, value: str, reason: str) -> None:
+    post = {"content": "x", "author_email": "a@b.c", column: value}
+    with pytest.raises(InvalidPost) as caught:
+        check_post(post, LOADED_AT)
+    assert caught.value.problems == [(column, reason)]
+
+
+def test_values_that_are_not_text_are_each_named() -> None:
+    post: dict[str, object] = {"id": 7, "content": b"x", "author_email": None}
+    with pytest.raises(InvalidPost) as caught:
+        check_post(post, LOADED_AT)
+    assert caught.value.problems == [
+        ("id", "not text"),
+        ("content", "not text"),
+        ("author_email", "not text"),
+    ]

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine
 
 from postctl import serve
+from tests import servers
 from tests.conftest import CONFIG_VARS, REPO, Run
 
 UWSGI = serve.find_uwsgi()
@@ -104,7 +105,8 @@ def test_print_command_never_shows_the_password(run: Run) -> None:
 def test_serve_bad_options_are_usage_errors(run: Run, args: list[str], message: str) -> None:
     result = run("serve", *args)
     assert result.exit_code == 2
-    assert message in result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith(f"Error: {message}")
 
 
 def test_environment_carries_the_resolved_url() -> None:
@@ -139,9 +141,7 @@ def test_an_app_that_cannot_load_stops_serve_before_uwsgi(tmp_path: Path) -> Non
         "import sys; sys.modules['flask'] = None; from postctl.cli import main; "
         "main(['--database-url', 'sqlite:///x.db', 'serve', '--port', '1'])"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
-    )
+    done = servers.run([sys.executable, "-c", code], text=True, cwd=tmp_path, timeout=60)
     assert done.returncode == 1
     assert done.stdout == ""
     assert (
@@ -151,17 +151,24 @@ def test_an_app_that_cannot_load_stops_serve_before_uwsgi(tmp_path: Path) -> Non
 
 
 def test_a_bad_url_stops_serve_before_uwsgi(run: Run) -> None:
-    result = run("serve", url="not a url")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("Error: invalid database URL")
+    for args in (["serve"], ["serve", "--print-command"]):
+        result = run(*args, url="not a url")
+        assert result.exit_code == 1
+        assert result.stdout == ""
+        assert result.stderr == (
+            "Error: POSTCTL_DATABASE_URL: invalid database URL: "
+            "not of the form dialect+driver://user:password@host:port/database\n"
+        )
 
 
 def test_uwsgi_exits_when_the_app_does_not_load(tmp_path: Path) -> None:
-    """--need-app: a worker that cannot import the app stops uWSGI instead of serving 500s."""
+    """--need-app: a worker that cannot import the app stops uWSGI instead of serving 500s.
+
+    uWSGI gives up at once; without --need-app it would serve, and the timeout kills
+    its whole process group (master and workers) in seconds, not a minute.
+    """
     options = serve.ServeOptions(port=free_port(), module="postctl.no_such_module:app")
-    done = subprocess.run(
-        serve.uwsgi_command(UWSGI, options), capture_output=True, text=True, timeout=60
-    )
+    done = servers.run(serve.uwsgi_command(UWSGI, options), text=True, timeout=15)
     assert done.returncode != 0
     assert "no app loaded" in done.stderr
 
@@ -228,6 +235,7 @@ def test_real_server_serves_and_stops_cleanly_on_sigterm(
     cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
     assert any(arg.endswith(b"uwsgi") for arg in cmdline[:2]), cmdline  # exec'd, not a child
     shown = run("show-post", "1", "--format", "json")
+    assert shown.exit_code == 0, shown.output
     assert get(f"{base}/post/1") == (200, shown.stdout_bytes)
     assert get(f"{base}/post/99") == (
         404,

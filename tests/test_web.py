@@ -305,3 +305,61 @@ def test_mysql_dropped_connection_is_retried_not_an_error(
     resp = client.get("/post/1")
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert client.get("/readyz").status_code == 200
+
+
+def test_the_500_is_logged_once_by_the_app_with_its_traceback(
+    tmp_path: Path, run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'broken.db'}"
+    assert run("reset-db", "--yes", url=url).exit_code == 0
+    broken = db.make_engine(url)
+    with db.transaction(broken) as conn:
+        conn.execute(text("INSERT INTO post VALUES (1, 'x', 'a@b.c', 'garbage')"))
+    broken.dispose()
+    app = create_app(url)
+    resp = app.test_client().get("/post/1")
+    assert (resp.status_code, resp.get_data(as_text=True)) == (
+        500,
+        error_body(500, "internal server error"),
+    )
+    assert resp.headers.getlist("Content-Type") == ["application/json"]
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(messages) == 1, messages  # ours, not Flask's fallback for a failing handler
+    assert messages[0].startswith("GET /post/1 failed\nTraceback (most recent call last):\n")
+    assert '\n  File "' in messages[0]  # the traceback's own lines, as Python prints them
+    assert "garbage" in messages[0]
+    engine_of(app).dispose()
+
+
+def test_the_503_log_line_names_method_path_and_reason(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'missing.db'}"
+    create_app(url).test_client().get("/readyz")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"GET /readyz: {url}: database file {tmp_path / 'missing.db'} does not exist; "
+        "run `postctl reset-db` first to create it"
+    ]
+
+
+def test_other_http_errors_keep_their_name_and_the_json_type(app: Flask) -> None:
+    from werkzeug.exceptions import RequestURITooLarge
+
+    from postctl.web import _http_error
+
+    with app.test_request_context("/posts"):
+        resp = _http_error(RequestURITooLarge())
+    assert resp.status_code == 414
+    assert resp.get_data(as_text=True) == error_body(414, "request uri too long")
+    assert resp.headers.getlist("Content-Type") == ["application/json"]
+
+
+def test_a_disposed_engine_is_made_again(app: Flask, loaded: Engine) -> None:
+    holder = engine_of(app)
+    first = holder.get()
+    holder.dispose()
+    assert holder.created is False
+    again = holder.get()
+    assert again is not first
+    with db.transaction(again) as conn:
+        assert queries.count_rows(conn) == 5

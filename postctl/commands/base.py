@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from postctl import db, output
+from postctl import config, db, output
+from postctl.errors import ConfigError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -42,18 +45,37 @@ class Refused(Failure):
 
 
 class App:
-    """What every command shares: the configured URL and one lazily made engine."""
+    """What every command shares: the configured URL, the setting it came from, one engine."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str | None = None, setting: str = "--database-url") -> None:
+        self._given = url
+        self._setting = config.DatabaseSetting(url, setting) if url is not None else None
         self._engine: Engine | None = None
+
+    @property
+    def setting(self) -> config.DatabaseSetting:
+        """The database setting, read from the environment on first use (ConfigError if bad)."""
+        if self._setting is None:
+            self._setting = config.database_setting()
+        return self._setting
+
+    @property
+    def url(self) -> str:
+        return self.setting.url
 
     @property
     def masked_url(self) -> str:
         return db.mask_url(self.url)
 
+    def check(self) -> None:
+        """Raise ConfigError naming the setting unless its URL parses and names a known kind."""
+        problem = db.url_problem(self.url)
+        if problem is not None:
+            raise ConfigError(f"invalid database URL: {problem}", self.setting.name)
+
     def engine(self, must_exist: bool = True, local_infile: bool = False) -> Engine:
         if self._engine is None:
+            self.check()
             self._engine = db.make_engine(
                 self.url, must_exist=must_exist, local_infile=local_infile
             )
@@ -63,10 +85,28 @@ class App:
         if self._engine is not None:
             self._engine.dispose()
 
+    def describe(self, err: Exception) -> str:
+        """Say what went wrong in one message with no secret in it; never raise."""
+        try:
+            message = str(err)
+            if isinstance(err, ConfigError) and err.setting is None and self._setting is not None:
+                message = f"{self._setting.name}: {message}"
+            return self.hide_secrets(message)
+        except Exception:  # an error message must never become a second error
+            return f"{type(err).__name__} (its message cannot be shown)"
+
     def hide_secrets(self, message: str) -> str:
-        """Mask the password wherever a message may still carry it."""
-        password = db.url_password(self.url)
-        return message.replace(password, "***") if password else message
+        """Mask every password the configuration holds, in every form, wherever it shows."""
+        urls = [self._given, *(os.environ.get(name) for name in config.URL_VARS)]
+        if self._setting is not None:
+            urls.append(self._setting.url)
+        for url in urls:
+            if url:
+                message = db.hide_password(message, url)
+        password = os.environ.get("MYSQL_PASS")
+        if password:
+            message = db.hide_password(message, config.password_url(password))
+        return message
 
 
 def format_options(default_style: str) -> Callable[[F], F]:
@@ -93,7 +133,28 @@ def format_options(default_style: str) -> Callable[[F], F]:
     return decorate
 
 
-pass_app = click.make_pass_decorator(App)
+def pass_app(func: F) -> F:
+    """Pass the App to the command, once its database URL is known to be usable."""
+
+    @functools.wraps(func)
+    def with_app(*args: Any, **kwargs: Any) -> Any:
+        app = click.get_current_context().find_object(App)
+        if app is None:
+            app = click.get_current_context().find_root().ensure_object(App)
+        app.check()
+        return func(app, *args, **kwargs)
+
+    return with_app  # type: ignore[return-value]
+
+
+def text_only(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an option value that is not text: bytes that are not UTF-8 reach no database."""
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.BadParameter("not valid UTF-8 text") from None
+    return value
 
 
 def _stdin_is_tty() -> bool:

@@ -7,8 +7,10 @@ from datetime import datetime
 import click
 
 from postctl import db, output, queries
-from postctl.commands.base import App, format_options, pass_app
+from postctl.commands.base import App, format_options, pass_app, text_only
 
+# What every backend takes in LIMIT and OFFSET: a signed 64-bit integer.
+MAX_ROWS = 2**63 - 1
 SINCE_FORMATS = ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
 
@@ -32,19 +34,21 @@ def show_post_command(app: App, post_id: int, fmt: str, style: str) -> None:
 @click.option(
     "-n",
     "--limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_ROWS),
     default=20,
     show_default=True,
     help="Show at most this many posts.",
 )
 @click.option(
     "--offset",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_ROWS),
     default=0,
     show_default=True,
     help="Skip this many posts first (for paging).",
 )
-@click.option("--author", metavar="EMAIL", help="Only posts by this author_email.")
+@click.option(
+    "--author", metavar="EMAIL", callback=text_only, help="Only posts by this author_email."
+)
 @click.option(
     "--since",
     metavar="DATETIME",

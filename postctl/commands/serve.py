@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from postctl.commands.base import App, pass_app
+from postctl.commands.base import App, pass_app, text_only
 
 
 # The defaults repeat serve.ServeOptions' (a test holds them equal) so that
@@ -17,6 +17,7 @@ from postctl.commands.base import App, pass_app
     "--host",
     default="127.0.0.1",
     show_default=True,
+    callback=text_only,
     help="Address to listen on; a container passes 0.0.0.0.",
 )
 @click.option(

@@ -9,7 +9,7 @@ import click
 
 from postctl import db, output, tokens
 from postctl.admin_schema import utc_now
-from postctl.commands.base import App, pass_app
+from postctl.commands.base import App, pass_app, text_only
 
 
 def _expiry(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta | None:
@@ -115,7 +115,7 @@ def list_command(app: App, fmt: str) -> None:
 
 
 @token_group.command("revoke")
-@click.argument("name", metavar="NAME")
+@click.argument("name", metavar="NAME", callback=text_only)
 @pass_app
 def revoke_command(app: App, name: str) -> None:
     """Revoke the token called NAME: it is refused (401) within a second. Exit 3 if none.
