@@ -74,28 +74,34 @@ def emails(draw: st.DrawFn) -> str:
     return f"{text[:local]}@{text[local:]}"
 
 
-def posts(content: st.SearchStrategy[str]) -> st.SearchStrategy[list[Any]]:
-    """Up to six posts with distinct ids, in id order."""
-    return st.lists(
-        st.builds(
-            SimpleNamespace,
-            id=st.integers(1, rules.ID_MAX),
-            content=content,
-            author_email=st.one_of(
-                emails(), st.tuples(ASCII_EMAIL_PART, ASCII_EMAIL_PART).map("@".join)
-            ),
-            created_time=st.datetimes(datetime(1000, 1, 1), datetime(9999, 12, 31, 23, 59, 59)).map(
-                lambda d: d.replace(microsecond=0)
-            ),
+POSTS = st.lists(
+    st.builds(
+        SimpleNamespace,
+        id=st.integers(1, rules.ID_MAX),
+        content=CONTENT,
+        author_email=st.one_of(
+            emails(), st.tuples(ASCII_EMAIL_PART, ASCII_EMAIL_PART).map("@".join)
         ),
-        max_size=6,
-        unique_by=lambda p: p.id,
-    ).map(lambda found: sorted(found, key=lambda p: p.id))
+        created_time=st.datetimes(datetime(1000, 1, 1), datetime(9999, 12, 31, 23, 59, 59)).map(
+            lambda d: d.replace(microsecond=0)
+        ),
+    ),
+    max_size=6,
+    unique_by=lambda p: p.id,
+).map(lambda posts: sorted(posts, key=lambda p: p.id))
 
 
-POSTS = posts(CONTENT)
-# PostgreSQL cannot store NUL in text, and refuses it at load (test_nul.py): NUL becomes SOH.
-POSTS_WITHOUT_NUL = posts(CONTENT.map(lambda text: text.replace("\x00", "\x01")))
+def without_nul(post: Any) -> Any:
+    """The post with every NUL an SOH: PostgreSQL cannot store NUL, and refuses it (test_nul.py)."""
+    return SimpleNamespace(
+        id=post.id,
+        content=post.content.replace("\x00", "\x01"),
+        author_email=post.author_email.replace("\x00", "\x01"),
+        created_time=post.created_time,
+    )
+
+
+POSTS_WITHOUT_NUL = POSTS.map(lambda posts: [without_nul(p) for p in posts])
 
 
 @pytest.fixture
