@@ -3,8 +3,9 @@
 #   docker build -t postctl .
 #   docker run -p 8080:8080 -e POSTCTL_DATABASE_URL='mysql+mysqldb://user:pass@db/postctl' postctl
 #
-# Database settings come from the environment at run time: POSTCTL_DATABASE_URL,
-# or MYSQL_HOST / MYSQL_USER / MYSQL_PASS / MYSQL_DB (see postctl's docs).
+# Database settings come from the environment at run time: POSTCTL_DATABASE_URL
+# (MySQL/MariaDB or PostgreSQL: both drivers are installed), or MYSQL_HOST /
+# MYSQL_USER / MYSQL_PASS / MYSQL_DB (see postctl's docs).
 #
 # BASE_IMAGE must be a Debian-based image with python3 and its venv module:
 # the official python:3.11-slim by default; scripts/container-test passes a
@@ -51,9 +52,9 @@ COPY . .
 # those wheels into the venv that the runtime stage copies. /opt/venv has the
 # same path and the same interpreter (same BASE_IMAGE) in both stages.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    /opt/build-venv/bin/pip wheel --wheel-dir /wheels ".[mysql,serve]"
+    /opt/build-venv/bin/pip wheel --wheel-dir /wheels ".[mysql,postgres,serve]"
 RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links=/wheels "postctl[mysql,serve]"
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links=/wheels "postctl[mysql,postgres,serve]"
 
 # -------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE} AS runtime
@@ -77,7 +78,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 # Fail the build, not the deployment, if a runtime library is missing.
 RUN uwsgi --version >/dev/null \
-    && python3 -c "import MySQLdb, flask, sqlalchemy" \
+    && python3 -c "import MySQLdb, psycopg, flask, sqlalchemy" \
     && postctl --help >/dev/null
 
 WORKDIR /app

@@ -2,14 +2,16 @@
 
     python bench/load.py                       # SQLite, 1,000,000 rows
     python bench/load.py --url 'mysql+mysqldb://root@127.0.0.1/postctl_bench?charset=utf8mb4'
+    python bench/load.py --url 'postgresql+psycopg://postgres@127.0.0.1/postctl_bench'
     python bench/load.py --rows 200            # a quick check that it all still works
 
 The CSV is generated once per N (deterministic) under --out and reused. Each
 contender runs as its own process, into a freshly reset table: postctl's real
-command; the native loader (the sqlite3 shell's `.import`, or the mariadb
-client's `LOAD DATA LOCAL INFILE`), which validates nothing; and the original
-application's approach, one ORM object per row with string values, one commit,
-capped at --orm-rows and extrapolated linearly when N is larger. The native
+command; the native loader (the sqlite3 shell's `.import`, the mariadb
+client's `LOAD DATA LOCAL INFILE`, or psql's `\\copy ... CSV HEADER`), which
+validates nothing; and the original application's approach, one ORM object per
+row with string values, one commit, capped at --orm-rows and extrapolated
+linearly when N is larger. The native
 loader and postctl run --repeat times, interleaved, and the median counts: this
 machine's speed drifts with its neighbours' load. Memory is
 reported twice: max RSS, the largest single process (GNU time's %M, as the
@@ -39,6 +41,8 @@ import gen  # the generator lives next to this script
 
 HERE = Path(__file__).resolve().parent
 ORM_SCRIPT = HERE / "orm_load.py"
+COLUMNS = "id, content, author_email, created_time"
+NATIVE_NAMES = {"sqlite": "sqlite3 .import", "postgresql": "psql \\copy"}
 
 
 @dataclass
@@ -77,9 +81,8 @@ def main() -> None:
         scale = args.rows / orm_rows
         note = f"extrapolated from {orm_rows:,} rows"
         orm = Run("orm", args.rows, orm.seconds * scale, orm.rss_mb, orm.pss_mb, note)
-    native.name = "native: " + (
-        "sqlite3 .import" if url.startswith("sqlite") else "LOAD DATA LOCAL"
-    )
+    backend = make_url(url).get_backend_name()
+    native.name = "native: " + NATIVE_NAMES.get(backend, "LOAD DATA LOCAL")
     postctl.name = "postctl load-fixtures"
     orm.name = "ORM, one object per row"
     table([native, postctl, orm], native)
@@ -151,10 +154,16 @@ def native_command(url: str, csv_file: Path) -> list[str]:
             ".mode csv",
             f".import --skip 1 {csv_file} post",
         ]
+    if parsed.get_backend_name() == "postgresql":
+        # psql's \copy: the server's COPY fed by the client, as postctl's is.
+        copy = f"\\copy post ({COLUMNS}) FROM '{csv_file}' CSV HEADER"
+        command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", parsed.host or "127.0.0.1"]
+        command += ["-p", str(parsed.port or 5432), "-U", parsed.username or "postgres"]
+        return [*command, "-d", str(parsed.database), "-c", copy]
     sql = (
         f"LOAD DATA LOCAL INFILE '{csv_file}' INTO TABLE post CHARACTER SET utf8mb4 "
         "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
-        "LINES TERMINATED BY '\\n' IGNORE 1 LINES (id, content, author_email, created_time)"
+        f"LINES TERMINATED BY '\\n' IGNORE 1 LINES ({COLUMNS})"
     )
     command = ["mariadb", "--local-infile=1", "--protocol=tcp", "-h", parsed.host or "127.0.0.1"]
     command += ["-P", str(parsed.port or 3306), "-u", parsed.username or "root"]
@@ -171,7 +180,9 @@ def timed(
     reset = [sys.executable, "-m", "postctl", "reset-db", "--yes"]
     subprocess.run(reset, env=env, check=True, stdout=subprocess.DEVNULL)
     password = make_url(url).password
-    child_env = {**env, "MYSQL_PWD": str(password)} if password else env
+    child_env = (
+        {**env, "MYSQL_PWD": str(password), "PGPASSWORD": str(password)} if password else env
+    )
     with tempfile.NamedTemporaryFile("r") as report:
         # GNU time forks the command itself: a child forked from this Python would
         # inherit its high-water RSS mark, which survives exec.

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import csv
 import sys
+from typing import Any
 
-from sqlalchemy import String, create_engine
+from sqlalchemy import Dialect, String, create_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class AsGiven(TypeDecorator[str]):
+    """Text sent as it is, for the database to convert: no cast to VARCHAR (psycopg adds one)."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return NullType()
 
 
 class Post(Base):
@@ -23,10 +35,10 @@ class Post(Base):
 
     __tablename__ = "post"
 
-    id: Mapped[str] = mapped_column(String, primary_key=True)
-    content: Mapped[str] = mapped_column(String)
-    author_email: Mapped[str] = mapped_column(String)
-    created_time: Mapped[str] = mapped_column(String)
+    id: Mapped[str] = mapped_column(AsGiven, primary_key=True)
+    content: Mapped[str] = mapped_column(AsGiven)
+    author_email: Mapped[str] = mapped_column(AsGiven)
+    created_time: Mapped[str] = mapped_column(AsGiven)
 
 
 def main(url: str, path: str) -> None:

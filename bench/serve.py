@@ -1,17 +1,18 @@
 """Measure `postctl serve` against a bare Flask + SQLAlchemy Core app under the same uWSGI.
 
-Loads N rows (default 100,000) into a MariaDB/MySQL database, starts both
-servers side by side on loopback, runs wrk against each in turn (random ids,
+Loads N rows (default 100,000) into a MariaDB/MySQL or PostgreSQL database,
+starts both servers side by side on loopback, runs wrk against each in turn (random ids,
 16 connections, a bounded duration), prints requests/s, latency percentiles
 and the ratio to the bare app, then stops both. Targets: at least 0.9x the
 bare app's requests/s, p99 under 20 ms.
 
     python bench/serve.py 'mysql+mysqldb://root@127.0.0.1:3306/postctl_bench?charset=utf8mb4'
+    python bench/serve.py 'postgresql+psycopg://postgres@127.0.0.1:5432/postctl_bench'
     python bench/serve.py URL --compare-modes   # the table behind serve.py's defaults
     python bench/serve.py --writes URL          # POST /post: see bench/serve_writes.py
 
 Needs wrk (Debian: apt-get install wrk) and postctl installed with its
-`mysql` and `serve` extras.
+`mysql` (or `postgres`) and `serve` extras.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import URL, create_engine, make_url, text
 
 from postctl import db, queries, schema, serve
 
@@ -89,13 +90,7 @@ FAIRNESS_SECONDS = 3
 
 def load_rows(url: str, rows: int) -> None:
     """Create the database if needed and make it hold exactly `rows` posts."""
-    parsed = make_url(url)
-    server = create_engine(parsed.set(database=""))
-    with server.connect() as conn:
-        conn.execute(
-            text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4")
-        )
-    server.dispose()
+    create_database(make_url(url))
     engine = db.make_engine(url, must_exist=False)
     try:
         with db.transaction(engine) as conn:
@@ -122,6 +117,26 @@ def load_rows(url: str, rows: int) -> None:
             conn.execute(schema.post.insert(), batch)
     engine.dispose()
     print(f"loaded {rows} posts into {db.mask_url(url)}")
+
+
+def create_database(parsed: URL) -> None:
+    """Create the URL's database in UTF-8 unless it exists."""
+    if parsed.get_backend_name() in ("postgresql", "postgres"):
+        server = create_engine(
+            parsed.set(drivername="postgresql+psycopg", database="postgres"),
+            isolation_level="AUTOCOMMIT",
+        )
+        with server.connect() as conn:
+            query = text("SELECT 1 FROM pg_database WHERE datname = :name")
+            if conn.execute(query, {"name": parsed.database}).first() is None:
+                conn.execute(text(f"CREATE DATABASE \"{parsed.database}\" ENCODING 'UTF8'"))
+    else:
+        server = create_engine(parsed.set(database=""))
+        with server.connect() as conn:
+            conn.execute(
+                text(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}` CHARACTER SET utf8mb4")
+            )
+    server.dispose()
 
 
 def free_port() -> int:
@@ -325,7 +340,7 @@ def compare_modes(args: argparse.Namespace, script: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("url", nargs="?", default=DEFAULT_URL, help="MariaDB/MySQL URL to fill")
+    parser.add_argument("url", nargs="?", default=DEFAULT_URL, help="database URL to fill")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=6, help="seconds of load per run")
     parser.add_argument("--connections", type=int, default=16)

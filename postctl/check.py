@@ -36,13 +36,16 @@ def check(conn: Connection) -> CheckReport:
         )
     if conn.dialect.name in ("mysql", "mariadb"):
         _check_mysql(conn, existing, report)
+    elif conn.dialect.name == "postgresql":
+        _check_postgres(conn, report)
     return report
 
 
 def _type_text(conn: Connection, type_: Any) -> str:
-    """Render a column type comparably: MySQL's INT display width means nothing."""
-    rendered = str(type_.compile(dialect=conn.dialect)).split(" ")[0].upper()
-    return re.sub(r"^(INT|INTEGER)(\(\d+\))?$", "INTEGER", rendered)
+    """Render a column type comparably: MySQL's INT display width means nothing, nor its
+    collation; PostgreSQL's TIMESTAMP WITH TIME ZONE is not TIMESTAMP WITHOUT."""
+    rendered = re.split(r" (?:COLLATE|CHARACTER SET) ", str(type_.compile(dialect=conn.dialect)))
+    return re.sub(r"^(INT|INTEGER)(\(\d+\))?$", "INTEGER", rendered[0].upper())
 
 
 def _check_columns(conn: Connection, table: Table, report: CheckReport) -> None:
@@ -91,3 +94,19 @@ def _check_mysql(conn: Connection, existing: set[str], report: CheckReport) -> N
                 f"(Korean and emoji would fail); ALTER TABLE {table_name} CONVERT TO "
                 "CHARACTER SET utf8mb4, or run `postctl reset-db`"
             )
+
+
+def _check_postgres(conn: Connection, report: CheckReport) -> None:
+    encoding = str(conn.execute(text("SHOW server_encoding")).scalar_one())
+    if encoding == "UTF8":
+        report.facts.append("the database encoding is UTF8")
+    else:
+        report.problems.append(
+            f"the database encoding is {encoding}, not UTF8 (Korean and emoji would fail); "
+            "create the database again with ENCODING 'UTF8' and load a dump into it"
+        )
+    client = str(conn.execute(text("SHOW client_encoding")).scalar_one())
+    if client == "UTF8":
+        report.facts.append("the connection uses UTF8")
+    else:
+        report.problems.append(f"the connection uses {client}, not UTF8")

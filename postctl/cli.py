@@ -67,7 +67,10 @@ def _fail(ctx: click.Context, err: Exception, kind: type[Failure]) -> NoReturn:
     metavar="URL",
     envvar="POSTCTL_DATABASE_URL",
     show_envvar=True,
-    help="SQLAlchemy database URL, e.g. mysql+mysqldb://user:pass@host/db or sqlite:///posts.db.",
+    help=(
+        "SQLAlchemy database URL, e.g. sqlite:///posts.db, mysql+mysqldb://user:pass@host/db "
+        "or postgresql+psycopg://user:pass@host/db (postgresql:// means psycopg 3 too)."
+    ),
 )
 @click.version_option(__version__, "-V", "--version", prog_name="postctl")
 @click.pass_context

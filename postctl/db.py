@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
+from postctl import hints, postgres
 from postctl.errors import ConfigError, DatabaseError
 
 # The URL helpers, used by the callers of this module too: re-exported.
@@ -38,19 +39,6 @@ MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
 
 T = TypeVar("T")
 _SQLITE_BEGIN = "postctl_sqlite_begin"  # execution option: the statement that begins
-
-# MySQL error numbers worth a specific hint.
-_MYSQL_HINTS = {
-    1044: "check that the user may use this database",
-    1045: "check the user name and password",
-    1049: "create the database first (CREATE DATABASE ... CHARACTER SET utf8mb4)",
-    1146: "run `postctl reset-db` first to create the schema",
-    2002: "check that the server is running and the host and port are right",
-    2003: "check that the server is running and the host and port are right",
-    2005: "check the host name",
-    2006: "the server went away; check that it is running",
-    2013: "the server did not answer in time; check that it is running and reachable",
-}
 
 
 def is_mysql(url: str | URL) -> bool:
@@ -72,6 +60,8 @@ def make_engine(
     check_url(url)
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    if postgres.is_postgres(parsed):
+        parsed, backend = postgres.use_psycopg(parsed), "postgresql"
     kwargs: dict[str, Any] = {}
     if backend in ("mysql", "mariadb"):
         kwargs.update(
@@ -84,6 +74,8 @@ def make_engine(
                 "local_infile": int(local_infile),
             },
         )
+    elif backend == "postgresql":
+        kwargs.update(pool_pre_ping=pre_ping, connect_args=postgres.connect_args(CONNECT_TIMEOUT))
     elif backend == "sqlite":
         _check_sqlite_file(parsed, must_exist)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
@@ -93,7 +85,8 @@ def make_engine(
             warnings.simplefilter("error", sa_exc.SAWarning)
             engine = create_engine(parsed, **kwargs)
     except ImportError as err:
-        hint = "; install it with pip install 'postctl[mysql]'" if backend == "mysql" else ""
+        extra = {"mysql": "mysql", "postgresql": "postgres"}.get(backend)
+        hint = f"; install it with pip install 'postctl[{extra}]'" if extra else ""
         raise ConfigError(
             f"cannot use {mask_url(parsed)}: its driver is not installed ({err}){hint}"
         ) from None
@@ -271,23 +264,15 @@ def read(engine: Engine, query: Callable[[Connection], T]) -> T:
 def describe_error(engine: Engine, err: sa_exc.DBAPIError) -> str:
     """Turn a driver error into one actionable line naming the masked URL."""
     orig = err.orig
+    if engine.dialect.name == "postgresql":
+        return postgres.describe(mask_url(engine.url), orig)
     args: tuple[Any, ...] = getattr(orig, "args", ())
     code = mysql_code(err)
     reason = str(args[1]) if code is not None and len(args) > 1 else str(orig)
     reason = reason.strip().splitlines()[0] if reason.strip() else type(orig).__name__
-    hint = _MYSQL_HINTS.get(code) if code is not None else _sqlite_hint(reason)
+    hint = hints.mysql(code) if code is not None else hints.sqlite(reason)
     message = f"{mask_url(engine.url)}: {reason}"
     return f"{message}; {hint}" if hint else message
-
-
-def _sqlite_hint(reason: str) -> str | None:
-    if reason.startswith("no such table"):
-        return "run `postctl reset-db` first to create the schema"
-    if "unable to open database file" in reason:
-        return "check that the directory exists and is writable"
-    if "database is locked" in reason:
-        return "another process is writing to it; try again when it is done"
-    return None
 
 
 def mysql_code(err: sa_exc.DBAPIError) -> int | None:

@@ -86,6 +86,22 @@ def parse_datetime(value: str) -> str | None:
     return f"{value[:10]} {value[11:]}" if len(value) == 19 else f"{value[:10]} {value[11:]}:00"
 
 
+# PostgreSQL cannot store NUL in text; SQLite and MariaDB store it like any other character.
+NUL_REASON = "contains a NUL character (\\x00), which PostgreSQL cannot store"
+
+
+def unstorable(row: Row, backend: str) -> list[tuple[str, str]]:
+    """Name the values of a checked row that this backend cannot store: (column, reason).
+
+    backend is a SQLAlchemy dialect name. The one such rule: on PostgreSQL, no
+    NUL character in the text columns (see docs/fixtures.md).
+    """
+    if backend != "postgresql":
+        return []
+    found = [("content", NUL_REASON)] if b"\0" in row[1] else []
+    return found + ([("author_email", NUL_REASON)] if "\0" in row[2] else [])
+
+
 PARSERS: dict[str, Callable[[str], object]] = {
     "id": parse_id,
     "content": parse_content,

@@ -58,6 +58,8 @@ def url_problem(url: str) -> str | None:
         return f"it cannot be parsed ({type(err).__name__})"
     if parsed.port is not None and not 0 < parsed.port < 65536:
         return "the port is not from 1 to 65535"
+    if parsed.drivername == "postgres":  # PostgreSQL's own short form: see postctl.postgres
+        parsed = parsed.set(drivername="postgresql")
     try:
         parsed.get_dialect()
     except sa_exc.NoSuchModuleError:

@@ -151,6 +151,7 @@ def _checked(value: Any) -> rules.Row:
         row = rules.check_post({k: v for k, v in value.items() if k != "id"}, rules.now())
     except rules.InvalidPost as err:
         _invalid([*problems, *err.problems])
+    problems += rules.unstorable(row, engine_of(current_app).get().dialect.name)  # NUL
     if problems:
         _invalid(problems)
     return row

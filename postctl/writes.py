@@ -18,6 +18,8 @@ from postctl.schema import post
 _COLUMNS = "INSERT INTO post (content, author_email, created_time) VALUES (:content, :email, "
 _INSERT: dict[str, TextClause] = {
     "sqlite": text(_COLUMNS + ":created_time || '.000000')"),
+    # psycopg has no lastrowid: the id comes back with RETURNING.
+    "postgresql": text(_COLUMNS + "CAST(:created_time AS TIMESTAMP)) RETURNING id"),
     "other": text(_COLUMNS + ":created_time)"),
 }
 _DELETE = delete(post).where(post.c.id == bindparam("post_id"))
@@ -42,7 +44,8 @@ def insert_post(conn: Connection, row: PostRow) -> Post:
     text_content = content.decode("utf-8")
     insert = _INSERT.get(conn.dialect.name, _INSERT["other"])
     values = {"content": text_content, "email": author_email, "created_time": created_time}
-    post_id = conn.execute(insert, values).lastrowid
+    result = conn.execute(insert, values)
+    post_id = result.scalar_one() if conn.dialect.name == "postgresql" else result.lastrowid
     return Post(int(post_id), text_content, author_email, datetime.fromisoformat(created_time))
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh database per test, on SQLite or on the MariaDB server given."""
+"""Shared fixtures: a fresh database per test, on SQLite or on the server given."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from hypothesis import settings
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, make_url
 
-from postctl import db, schema
+from postctl import db, postgres, schema
 from postctl.admin_schema import admin_metadata
 from postctl.cli import cli
 from tests import servers
+from tests.databases import create_database
 
 TEST_URL_VAR = "POSTCTL_TEST_DATABASE_URL"
 # The long run of the hostile-input properties (docs/testing.md): `--hypothesis-profile=fuzz`
@@ -38,7 +39,7 @@ CONFIG_VARS = (
 
 @pytest.fixture(scope="session")
 def server_url() -> str | None:
-    """The MariaDB/MySQL test database from POSTCTL_TEST_DATABASE_URL, created if missing."""
+    """The server's test database from POSTCTL_TEST_DATABASE_URL, created if missing."""
     url = os.environ.get(TEST_URL_VAR)
     if not url:
         return None
@@ -46,22 +47,27 @@ def server_url() -> str | None:
     name = parsed.database or ""
     if "test" not in name:
         pytest.exit(f"{TEST_URL_VAR} names database {name!r}; refusing to use one without 'test'")
-    server = create_engine(parsed.set(database=""))
-    with server.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"))
-    server.dispose()
+    create_database(url)
     return url
 
 
 @pytest.fixture
 def mysql_url(server_url: str | None) -> str:
     """The MariaDB test URL; tests that need the real server skip without one."""
-    if not server_url:
-        pytest.skip(f"needs MariaDB/MySQL: set {TEST_URL_VAR} to a server URL")
+    if not server_url or not db.is_mysql(server_url):
+        pytest.skip(f"needs MariaDB/MySQL: set {TEST_URL_VAR} to a MariaDB URL")
     return server_url
 
 
-# The load tests run on MariaDB twice: on the server given, which allows LOAD DATA
+@pytest.fixture
+def postgres_url(server_url: str | None) -> str:
+    """The PostgreSQL test URL; tests that need the real server skip without one."""
+    if not server_url or not postgres.is_postgres(make_url(server_url)):
+        pytest.skip(f"needs PostgreSQL: set {TEST_URL_VAR} to a postgresql+psycopg:// URL")
+    return server_url
+
+
+# The load tests run on MariaDB (not PostgreSQL) twice: on the server given, which allows LOAD DATA
 # LOCAL, and on a private one that forbids it (MySQL 8's default), so that both
 # write paths run in every MariaDB run of the suite.
 LOAD_TESTS = {
@@ -77,7 +83,7 @@ NO_LOCAL_INFILE = "no-local-infile"
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if (
-        os.environ.get(TEST_URL_VAR)
+        db.is_mysql(os.environ.get(TEST_URL_VAR) or "sqlite://")
         and metafunc.module.__name__ in LOAD_TESTS
         and "db_url" in metafunc.fixturenames
     ):
@@ -97,7 +103,7 @@ def no_local_infile_url(server_url: str | None) -> Iterator[str]:
 
 @pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, server_url: str | None) -> str:
-    """The database under test: the MariaDB test database, else a new SQLite file."""
+    """The database under test: the server's test database, else a new SQLite file."""
     if getattr(request, "param", None) == NO_LOCAL_INFILE:
         return str(request.getfixturevalue("no_local_infile_url"))
     return server_url or f"sqlite:///{tmp_path / 'test.db'}"

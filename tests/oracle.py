@@ -78,8 +78,11 @@ class Reading:
         return not self.file_error and not self.bad_lines
 
 
-def read(data: bytes, taken: set[int]) -> Reading:
-    """Read a fixture file's bytes by the documented format; taken: ids already in the table."""
+def read(data: bytes, taken: set[int], nul_ok: bool = True) -> Reading:
+    """Read a fixture file's bytes by the documented format; taken: ids already in the table.
+
+    nul_ok=False: the backend cannot store NUL in text (PostgreSQL), a row with one breaks a rule.
+    """
     result = Reading()
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -105,7 +108,7 @@ def read(data: bytes, taken: set[int]) -> Reading:
     line = reader.line_num + 1
     try:
         for fields in reader:
-            _record(result, header, fields, line, seen)
+            _record(result, header, fields, line, seen, nul_ok)
             line = reader.line_num + 1
     except csv.Error:
         result.file_error = True
@@ -113,7 +116,7 @@ def read(data: bytes, taken: set[int]) -> Reading:
 
 
 def _record(
-    result: Reading, header: list[str], fields: list[str], line: int, seen: set[int]
+    result: Reading, header: list[str], fields: list[str], line: int, seen: set[int], nul_ok: bool
 ) -> None:
     if len(fields) != len(header):
         result.bad_lines.append(line)
@@ -126,6 +129,7 @@ def _record(
         and content_ok(values["content"])
         and email_ok(values["author_email"])
         and (raw_time == "" or when is not None)
+        and (nul_ok or "\0" not in values["content"] + values["author_email"])
     )
     row_id = int(raw_id) if good and raw_id else None
     if not good or (row_id is not None and row_id in seen):

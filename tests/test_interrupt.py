@@ -42,19 +42,23 @@ def inserting(url: str) -> bool:
     return bool(open_transactions(url))
 
 
-def open_transactions(url: str) -> list[tuple[int, int]]:
-    """List (connection, rows modified) of the open InnoDB transactions on this database."""
+def open_transactions(url: str) -> list[int]:
+    """List the connections with a transaction that has written to this database."""
     engine = create_engine(url, poolclass=NullPool)
+    # InnoDB counts the rows a transaction modified; PostgreSQL gives a
+    # transaction an id when it first writes.
+    query = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+        if engine.dialect.name == "postgresql"
+        else "SELECT t.trx_mysql_thread_id FROM information_schema.innodb_trx t "
+        "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
+        "WHERE p.db = DATABASE() AND t.trx_rows_modified > 0"
+    )
     with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT t.trx_mysql_thread_id, t.trx_rows_modified "
-                "FROM information_schema.innodb_trx t "
-                "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
-                "WHERE p.db = DATABASE() AND t.trx_rows_modified > 0"
-            )
-        ).all()
-    return [(int(r[0]), int(r[1])) for r in rows]
+        found = [int(r[0]) for r in conn.execute(text(query))]
+    engine.dispose()
+    return found
 
 
 def wait_for(condition: Callable[[], bool], seconds: float) -> bool:

@@ -1,4 +1,7 @@
-"""Dump, reset, load, dump again: the same bytes, whatever the content (property-based)."""
+"""Dump, reset, load, dump again: the same bytes, whatever the content (property-based).
+
+Whatever the content the backend can store: on PostgreSQL, any but NUL.
+"""
 
 from __future__ import annotations
 
@@ -88,6 +91,19 @@ POSTS = st.lists(
 ).map(lambda posts: sorted(posts, key=lambda p: p.id))
 
 
+def without_nul(post: Any) -> Any:
+    """The post with every NUL an SOH: PostgreSQL cannot store NUL, and refuses it (test_nul.py)."""
+    return SimpleNamespace(
+        id=post.id,
+        content=post.content.replace("\x00", "\x01"),
+        author_email=post.author_email.replace("\x00", "\x01"),
+        created_time=post.created_time,
+    )
+
+
+POSTS_WITHOUT_NUL = POSTS.map(lambda posts: [without_nul(p) for p in posts])
+
+
 @pytest.fixture
 def loader(db_url: str) -> Iterator[Engine]:
     """An engine as the load commands make it: LOAD DATA LOCAL allowed on MariaDB."""
@@ -113,8 +129,9 @@ def dump_bytes(engine: Engine, directory: Path) -> bytes:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(posts=POSTS)
-def test_dump_reset_load_dump_is_byte_identical(loader: Engine, posts: list[Any]) -> None:
+@given(data=st.data())
+def test_dump_reset_load_dump_is_byte_identical(loader: Engine, data: st.DataObject) -> None:
+    posts = data.draw(POSTS_WITHOUT_NUL if loader.dialect.name == "postgresql" else POSTS)
     with tempfile.TemporaryDirectory() as tmp:
         first, second, third = (Path(tmp) / name for name in ("first", "second", "third"))
         first.mkdir()

@@ -15,11 +15,12 @@ def check_command(app: App) -> None:
     """Check the schema, the connection settings and the row counts.
 
     Connects, compares the tables with the model (columns, types, lengths)
-    and, on MySQL/MariaDB, checks utf8mb4 and strict SQL mode. Prints what
-    is fine, the environment the database is marked with and the row count
-    of each table on stdout, and every problem with what to do about it on
-    stderr; exits 1 when there is any problem (a mark other than POSTCTL_ENV
-    is one). Useful as a readiness probe and in scripts.
+    and checks the encoding: utf8mb4 and strict SQL mode on MySQL/MariaDB, a
+    UTF8 database and connection on PostgreSQL. Prints what is fine, the
+    environment the database is marked with and the row count of each table
+    on stdout, and every problem with what to do about it on stderr; exits 1
+    when there is any problem (a mark other than POSTCTL_ENV is one). Useful
+    as a readiness probe and in scripts.
 
     Example: postctl check && postctl load-fixtures
     """
