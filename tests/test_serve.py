@@ -23,17 +23,17 @@ from tests.conftest import CONFIG_VARS, REPO, Run
 
 UWSGI = serve.find_uwsgi()
 PRODUCTION = [
+    "--buffer-size", "65535",
     "--module", "postctl.wsgi:app",
     "--master",
     "--need-app",
-    "--die-on-term",
+    "--hook-master-start", "unix_signal:15 gracefully_kill_them_all",
     "--worker-reload-mercy", "5",
 ]  # fmt: skip
 TAIL = [
     "--enable-threads",
     "--single-interpreter",
     "--harakiri", "30",
-    "--max-requests", "10000",
     "--vacuum",
     "--disable-logging", "--log-4xx", "--log-5xx",
 ]  # fmt: skip
@@ -42,9 +42,58 @@ TAIL = [
 def test_uwsgi_command_has_the_production_settings() -> None:
     argv = serve.uwsgi_command("/venv/bin/uwsgi", serve.ServeOptions())
     assert argv == [
-        "/venv/bin/uwsgi", "--strict", "--http-socket", "127.0.0.1:8080",
-        *PRODUCTION, "--processes", "2", "--threads", "2", *TAIL,
+        "/venv/bin/uwsgi", "--strict", "--http", "127.0.0.1:8080",
+        *PRODUCTION, "--processes", "2", "--threads", "8", *TAIL,
     ]  # fmt: skip
+
+
+def test_no_worker_recycling_by_request_count() -> None:
+    """--max-requests recycled workers every few seconds under load: p99 spikes."""
+    argv = serve.uwsgi_command("uwsgi", serve.ServeOptions())
+    assert not [arg for arg in argv if arg.startswith("--max-requests")]
+
+
+@pytest.mark.parametrize(
+    ("address", "flags"),
+    [
+        ("/run/postctl/uwsgi.sock", ["--uwsgi-socket", "/run/postctl/uwsgi.sock",
+                                     "--chmod-socket", "666"]),
+        ("127.0.0.1:3031", ["--uwsgi-socket", "127.0.0.1:3031"]),
+        ("[::1]:3031", ["--uwsgi-socket", "[::1]:3031"]),
+    ],
+)  # fmt: skip
+def test_uwsgi_command_socket_mode(address: str, flags: list[str]) -> None:
+    """The uwsgi protocol for nginx; a unix socket nginx's user may connect to."""
+    argv = serve.uwsgi_command("uwsgi", serve.ServeOptions(socket=address, port=9000))
+    assert argv == ["uwsgi", "--strict", *flags, *PRODUCTION,
+                    "--processes", "2", "--threads", "8", *TAIL]  # fmt: skip
+
+
+def test_socket_print_command(run: Run) -> None:
+    result = run("serve", "--socket", "127.0.0.1:3031", "--threads", "4", "--print-command")
+    assert result.exit_code == 0, result.output
+    expected = [
+        UWSGI, "--strict", "--uwsgi-socket", "127.0.0.1:3031",
+        *PRODUCTION, "--processes", "2", "--threads", "4", *TAIL,
+    ]  # fmt: skip
+    assert result.stdout == shlex.join(expected) + "\n"
+
+
+@pytest.mark.parametrize("address", ["", " /x.sock", "host:", ":80", "h:0", "h:65536", "h:8o"])
+def test_socket_address_refuses(address: str) -> None:
+    with pytest.raises(ValueError, match=r"unix socket path or HOST:PORT|not HOST:PORT"):
+        serve.socket_address(address)
+
+
+@pytest.mark.parametrize("other", [["--host", "0.0.0.0"], ["--port", "8080"]])
+def test_socket_excludes_the_http_options(run: Run, other: list[str]) -> None:
+    for args in (["--socket", "/tmp/s.sock", *other], [*other, "--socket", "/tmp/s.sock"]):
+        result = run("serve", *args, "--print-command")
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: --socket and {other[0]} cannot be used together"
+        )
 
 
 @pytest.mark.parametrize(
@@ -73,7 +122,7 @@ def test_print_command_shows_the_uwsgi_line(run: Run) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     expected = [
-        UWSGI, "--strict", "--http-socket", "0.0.0.0:9090",
+        UWSGI, "--strict", "--http", "0.0.0.0:9090",
         *PRODUCTION, "--processes", "4", "--threads", "1", *TAIL,
     ]  # fmt: skip
     assert result.stdout == shlex.join(expected) + "\n"
@@ -100,6 +149,7 @@ def test_print_command_never_shows_the_password(run: Run) -> None:
         (["--port", "65536"], "Invalid value for '--port'"),
         (["--processes", "0"], "Invalid value for '--processes'"),
         (["--threads", "x"], "Invalid value for '--threads'"),
+        (["--socket", "db:x"], "Invalid value for '--socket': not HOST:PORT"),
     ],
 )
 def test_serve_bad_options_are_usage_errors(run: Run, args: list[str], message: str) -> None:
@@ -110,7 +160,8 @@ def test_serve_bad_options_are_usage_errors(run: Run, args: list[str], message: 
 
 
 def test_environment_carries_the_resolved_url() -> None:
-    env = serve.environment({"PATH": "/bin", "POSTCTL_DATABASE_URL": "old"}, "sqlite:///x.db")
+    base = {"PATH": "/bin", "POSTCTL_DATABASE_URL": "old", "POSTCTL_DATABASE_URL_FILE": "/s"}
+    env = serve.environment(base, "sqlite:///x.db")
     assert env == {"PATH": "/bin", "POSTCTL_DATABASE_URL": "sqlite:///x.db"}
 
 
