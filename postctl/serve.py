@@ -90,7 +90,7 @@ def listen_arguments(options: ServeOptions) -> list[str]:
     if options.socket is not None:
         argv = ["--uwsgi-socket", options.socket]
         if is_unix_socket(options.socket):
-            argv += ["--chmod-socket", SOCKET_MODE]
+            argv.append(f"--chmod-socket={SOCKET_MODE}")  # optional value: only with =
         return argv
     if options.http_mode not in HTTP_MODES:
         raise ValueError(f"unknown HTTP mode {options.http_mode!r}")

@@ -57,7 +57,7 @@ def test_no_worker_recycling_by_request_count() -> None:
     ("address", "flags"),
     [
         ("/run/postctl/uwsgi.sock", ["--uwsgi-socket", "/run/postctl/uwsgi.sock",
-                                     "--chmod-socket", "666"]),
+                                     "--chmod-socket=666"]),
         ("127.0.0.1:3031", ["--uwsgi-socket", "127.0.0.1:3031"]),
         ("[::1]:3031", ["--uwsgi-socket", "[::1]:3031"]),
     ],
