@@ -45,6 +45,15 @@ def request(
 @contextmanager
 def serving(db_url: str, log: Path, *args: str) -> Iterator[int]:
     """Run `postctl serve` on the database until the block ends; yield its port."""
+    with serving_process(db_url, log, *args) as (_, port):
+        yield port
+
+
+@contextmanager
+def serving_process(
+    db_url: str, log: Path, *args: str
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """Run `postctl serve` until the block ends; yield the process (uWSGI's master) and port."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
     env["POSTCTL_DATABASE_URL"] = db_url
@@ -55,7 +64,7 @@ def serving(db_url: str, log: Path, *args: str) -> Iterator[int]:
         )  # fmt: skip
         try:
             _wait_until_up(proc, port, log)
-            yield port
+            yield proc, port
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
