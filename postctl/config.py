@@ -39,6 +39,11 @@ class DatabaseSetting:
     name: str
     password: str | None = None  # MYSQL_PASS's value, to mask wherever it shows
 
+    @property
+    def from_file(self) -> bool:
+        """Whether a secret file (POSTCTL_DATABASE_URL_FILE, MYSQL_PASS_FILE) gave the URL."""
+        return any(f"{name}_FILE" in self.name.split(", ") for name in FILE_VARS)
+
 
 def database_setting(environ: Mapping[str, str] | None = None) -> DatabaseSetting:
     """Return the database URL the environment configures, by the documented order.

@@ -151,11 +151,17 @@ def find_uwsgi(executable: str | None = None, path: str | None = None) -> str:
     return found
 
 
-def environment(base: Mapping[str, str], database_url: str) -> dict[str, str]:
+def environment(
+    base: Mapping[str, str], database_url: str, from_file: bool = False
+) -> dict[str, str]:
     """Return the workers' environment: the resolved URL rides in POSTCTL_DATABASE_URL.
 
     The environment, not the command line, so that the password never shows in `ps`.
+    A setting read from a secret file (from_file) stays there: the workers read the
+    same file by the same rules, and the secret stays out of every environment.
     """
+    if from_file:
+        return dict(base)
     # Without the file setting, which would conflict with the variable in the workers.
     env = {k: v for k, v in base.items() if k != "POSTCTL_DATABASE_URL_FILE"}
     return {**env, "POSTCTL_DATABASE_URL": database_url}

@@ -15,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from postctl import serve
+from postctl.cli import cli
 from tests import servers
 from tests.conftest import CONFIG_VARS, REPO, Run
 
@@ -299,3 +301,36 @@ def test_real_server_serves_and_stops_cleanly_on_sigterm(
     while group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not group_alive(proc.pid), "uWSGI left processes behind"
+
+
+def test_a_url_from_a_secret_file_stays_out_of_the_environment() -> None:
+    """The workers read the same file by the same rules; the secret is in no environment."""
+    base = {"PATH": "/bin", "POSTCTL_DATABASE_URL_FILE": "/run/secrets/url"}
+    env = serve.environment(base, "mysql+mysqldb://app:secret@db/posts", from_file=True)
+    assert env == base
+
+
+def test_serve_passes_the_file_setting_on_not_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """postctl serve with MYSQL_PASS_FILE: uWSGI's environment holds no password."""
+    secret = tmp_path / "db_password"
+    secret.write_text("Very$ecret-pw\n")
+    seen: list[dict[str, str]] = []
+
+    def record(path: str, argv: list[str], env: dict[str, str]) -> None:
+        seen.append(env)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execve", record)
+    env: dict[str, str | None] = dict.fromkeys((*CONFIG_VARS, "POSTCTL_DATABASE_URL"))
+    env.update(MYSQL_HOST="db", MYSQL_USER="app", MYSQL_DB="posts", MYSQL_PASS_FILE=str(secret))
+    monkeypatch.setattr(serve, "check_app", lambda url: None)  # db: no such host here
+    result = CliRunner().invoke(cli, ["serve", "--socket", "/tmp/x.sock"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "postctl: serving mysql+mysqldb://app:***@db/posts?charset=utf8mb4 on uwsgi:///tmp/x.sock\n"
+    )
+    assert seen and seen[0]["MYSQL_PASS_FILE"] == str(secret)
+    assert "POSTCTL_DATABASE_URL" not in seen[0]
+    assert not [k for k, v in seen[0].items() if "Very$ecret" in v]

@@ -107,4 +107,4 @@ def serve_command(
     where = f"uwsgi://{socket_address}" if socket_address else f"http://{options.address}/"
     click.echo(f"postctl: serving {app.masked_url} on {where}", err=True)
     sys.stderr.flush()
-    os.execve(argv[0], argv, serve.environment(os.environ, app.url))
+    os.execve(argv[0], argv, serve.environment(os.environ, app.url, app.setting.from_file))
