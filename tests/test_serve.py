@@ -295,6 +295,12 @@ def test_real_server_serves_and_stops_cleanly_on_sigterm(
         b'{"error": {"status": 404, "message": "post 99 not found"}}\n',
     )
     assert get(f"{base}/readyz") == (200, b'{"status": "ready"}\n')
+    # 16 KB of request headers: the router and the workers' buffer take them.
+    big = urllib.request.Request(
+        f"{base}/post/1", headers={f"X-F-{i}": "x" * 1000 for i in range(16)}
+    )
+    with urllib.request.urlopen(big, timeout=10) as resp:
+        assert (resp.status, resp.read()) == (200, shown.stdout_bytes)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     deadline = time.monotonic() + 5
