@@ -43,6 +43,12 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def sample_rss(pids: list[int], samples: list[dict[int, int]], done: threading.Event) -> None:
+    """Record each process's RSS once a minute until done: a plateau, or a steady climb."""
+    while not done.wait(60):
+        samples.append({pid: rss_kib(pid) for pid in pids})
+
+
 def soak(port: int, args: argparse.Namespace) -> list[tuple[float, float, int | str]]:
     """Send requests at the fixed rate for args.seconds; return (due, seconds, status) of each."""
     answers: list[tuple[float, float, int | str]] = []
@@ -130,7 +136,15 @@ def main() -> int:
         soak(port, warm)  # every worker thread has its connection and its imports
         pids = children(proc.pid)
         first = {pid: rss_kib(pid) for pid in pids}
-        answers = soak(port, args)
+        samples: list[dict[int, int]] = []
+        done = threading.Event()
+        sampler = threading.Thread(target=sample_rss, args=(pids, samples, done))
+        sampler.start()
+        try:
+            answers = soak(port, args)
+        finally:
+            done.set()
+            sampler.join()
         assert children(proc.pid) == pids, "uWSGI replaced a process during the run"
         rss = {pid: (first[pid], rss_kib(pid)) for pid in pids}
     finally:
@@ -140,6 +154,10 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    print(
+        "\nRSS KiB at the end of each minute: "
+        + "; ".join(", ".join(f"{sample[pid]:,}" for pid in pids) for sample in samples)
+    )
     return 0 if report(answers, rss) else 1
 
 
