@@ -21,7 +21,7 @@ HTTP_MODES = {
     "http": ["--http"],
     "http-keepalive": ["--http-keepalive", "--http"],
 }
-# Chosen by measurement (bench/serve.py, tests/test_serve_clients.py, docs/deployment.md):
+# Chosen by measurement (bench/serve.py, tests/test_slow_clients.py, docs/deployment.md):
 # the --http router reads each request whole before handing it to a worker, so
 # clients that trickle their headers hold no worker thread; with HTTP in the
 # workers (--http-socket) 40 such clients stopped the server. 2 processes x 8
