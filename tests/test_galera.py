@@ -1,0 +1,153 @@
+"""postctl's promises on a three-node MariaDB Galera cluster (pytest -m galera).
+
+One cluster serves the whole session (tests/galera.py); each test starts from a
+database reset through node 1. Data stays small: the 1,000,000-row runs are in
+bench/galera.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect, text
+
+from postctl.cli import cli
+from postctl.galera import FRAGMENT_ROWS
+from tests.conftest import CONFIG_VARS, REPO, write_csv
+from tests.galera import node_engine, status
+
+pytestmark = pytest.mark.galera
+
+HEADER = "id,content,author_email,created_time\n"
+BIG = 100_000  # rows: ten fragments of streaming replication
+
+
+def run(url: str, *args: str) -> Result:
+    environ: dict[str, str | None] = dict.fromkeys(CONFIG_VARS)
+    environ["POSTCTL_DATABASE_URL"] = url
+    return CliRunner().invoke(cli, list(args), env=environ, prog_name="postctl")
+
+
+def rows(url: str) -> list[tuple[object, ...]]:
+    with node_engine(url) as eng, eng.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT * FROM post ORDER BY id"))]
+
+
+def count(url: str) -> int:
+    with node_engine(url) as eng, eng.connect() as conn:
+        return int(conn.execute(text("SELECT COUNT(*) FROM post")).scalar_one())
+
+
+def streaming_log(url: str) -> int:
+    """How many streamed fragments the node keeps (of transactions not yet ended)."""
+    with node_engine(url) as eng, eng.connect() as conn:
+        found = conn.execute(text("SELECT COUNT(*) FROM mysql.wsrep_streaming_log"))
+        return int(found.scalar_one())
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 30) -> bool:
+    """Poll until the condition holds (True) or the seconds are over (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def replicated(url: str) -> int:
+    """How many write sets the node has replicated (each streamed fragment is one)."""
+    with node_engine(url) as eng, eng.connect() as conn:
+        return int(status(conn, "wsrep_replicated"))
+
+
+def big_csv(directory: Path, bad_line: int | None = None) -> Path:
+    """A BIG-row fixture; with bad_line, that line's email is invalid."""
+    lines = [HEADER]
+    for i in range(1, BIG + 1):
+        email = "not an email" if i + 1 == bad_line else f"u{i}@example.com"
+        lines.append(f"{i},post number {i},{email},2020-01-01 00:00:00\n")
+    return write_csv(directory, "".join(lines))
+
+
+def test_reset_db_through_node_1_creates_the_tables_on_every_node(galera_nodes: list[str]) -> None:
+    first = galera_nodes[0]
+    assert run(first, "load-fixtures", "--quiet", str(REPO / "fixtures")).exit_code == 0
+    result = run(first, "reset-db", "--yes")
+    assert result.exit_code == 0, result.output
+    for url in galera_nodes:
+        with node_engine(url) as eng, eng.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+        assert {"post", "idempotency_key", "api_token", "postctl_metadata"} <= tables, url
+        assert rows(url) == [], url
+
+
+def test_reset_db_aborts_an_open_transaction_on_another_node(galera_nodes: list[str]) -> None:
+    """Galera's DDL runs in total order: it does not wait for the other session's lock (no
+    5 s bound, no blocking-session report) but aborts that session's transaction."""
+    first, second, _ = galera_nodes
+    with node_engine(second) as eng, eng.connect() as conn:
+        conn.execute(text("BEGIN"))
+        conn.execute(text("INSERT INTO post (content, author_email) VALUES ('open', 'a@b.c')"))
+        result = run(first, "reset-db", "--yes")
+        assert result.exit_code == 0, result.output
+        with pytest.raises(sa_exc.OperationalError) as aborted:
+            conn.execute(text("COMMIT"))
+        assert aborted.value.orig.args[0] == 1213, aborted.value  # type: ignore[union-attr]
+    for url in galera_nodes:
+        assert rows(url) == [], url
+
+
+def test_load_streams_fragments_and_every_node_has_the_rows(
+    galera_nodes: list[str], tmp_path: Path
+) -> None:
+    first = galera_nodes[0]
+    path = big_csv(tmp_path)
+    before = replicated(first)
+    result = run(first, "load-fixtures", "--quiet", str(path))
+    assert result.exit_code == 0, result.output
+    # One write set per FRAGMENT_ROWS rows (and the commit), not one for the whole load.
+    assert replicated(first) - before >= BIG // FRAGMENT_ROWS
+    for url in galera_nodes:  # read at once, no wait: Galera commits on every node together
+        assert count(url) == BIG, url
+
+
+def test_a_bad_row_near_the_end_leaves_every_node_as_it_was(
+    galera_nodes: list[str], tmp_path: Path
+) -> None:
+    first = galera_nodes[0]
+    assert run(first, "load-fixtures", "--quiet", str(REPO / "fixtures")).exit_code == 0
+    before_rows = rows(first)
+    path = big_csv(tmp_path, bad_line=BIG - 5)
+    before = replicated(first)
+    result = run(first, "load-fixtures", "--replace", "--yes", "--quiet", str(path))
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        "Error: cannot load fixtures, nothing was loaded:\n"
+        f"  {path}:{BIG - 5}: column author_email: not an email address of the form "
+        "local@domain (value 'not an email')\n"
+    )
+    # The rows before the bad one went out to the other nodes, fragment by fragment,
+    # and were rolled back there too.
+    assert replicated(first) - before >= (BIG - 10) // FRAGMENT_ROWS
+    for url in galera_nodes:
+        assert rows(url) == before_rows, url
+        assert eventually(lambda u=url: streaming_log(u) == 0), url  # no fragment left behind
+
+
+def test_dump_from_node_3_is_byte_identical_to_node_1(
+    galera_nodes: list[str], tmp_path: Path
+) -> None:
+    first, _, third = galera_nodes
+    assert run(first, "load-fixtures", "--quiet", str(REPO / "fixtures")).exit_code == 0
+    for n, url in ((1, first), (3, third)):
+        result = run(url, "dump-fixtures", "--quiet", str(tmp_path / f"node{n}"))
+        assert result.exit_code == 0, result.output
+    dumped = (tmp_path / "node1" / "posts.csv").read_bytes()
+    assert (tmp_path / "node3" / "posts.csv").read_bytes() == dumped
+    assert dumped.count(b"\n") >= 6
