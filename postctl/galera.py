@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy import exc as sa_exc
 
-from postctl.errors import ConfigError
+from postctl import db
+from postctl.errors import ConfigError, DatabaseError
 
 # Streaming replication: the loading session replicates its write set in fragments
 # of this many rows, so that no node holds a whole 1,000,000-row write set in memory.
@@ -43,6 +46,11 @@ class NodeState:
     ready: bool
 
     @property
+    def answers(self) -> bool:
+        """Tell whether the node answers queries (in the primary component, ready)."""
+        return self.cluster_status == "Primary" and self.ready
+
+    @property
     def usable(self) -> bool:
         """Tell whether the node is in the primary component, Synced and ready for queries."""
         return self.cluster_status == "Primary" and self.local_state == "Synced" and self.ready
@@ -52,6 +60,43 @@ class NodeState:
             f"Galera node: cluster size {self.cluster_size}, {self.cluster_status}, "
             f"{self.local_state}"
         )
+
+
+def probe(engine: Engine) -> NodeState | None:
+    """Read a MySQL/MariaDB server's wsrep state on a connection of its own, outside the pool.
+
+    On a node out of the primary component every statement but SHOW and SET fails
+    with 1047, ROLLBACK included, and the pool rolls back each connection it
+    makes or takes back: its connections cannot even ask.
+    """
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    cparams.setdefault("connect_timeout", db.CONNECT_TIMEOUT)
+    dbapi = engine.dialect.loaded_dbapi
+    try:
+        raw = engine.dialect.connect(*cargs, **cparams)
+        try:
+            cursor = raw.cursor()
+            cursor.execute("SHOW SESSION VARIABLES LIKE 'wsrep_on'")
+            row = cursor.fetchone()
+            if row is None or str(row[1]).upper() != "ON":
+                return None
+            cursor.execute(_STATUS)
+            return _state(cursor.fetchall())
+        finally:
+            raw.close()
+    except dbapi.Error as err:
+        wrapped = sa_exc.DBAPIError(_STATUS, None, err)
+        raise DatabaseError(db.describe_error(engine, wrapped)) from None
+
+
+def _state(rows: Any) -> NodeState:
+    status = {str(k): str(v) for k, v in rows}
+    return NodeState(
+        cluster_size=int(status.get("wsrep_cluster_size") or 0),
+        cluster_status=status.get("wsrep_cluster_status", "Disconnected"),
+        local_state=status.get("wsrep_local_state_comment", "unknown"),
+        ready=status.get("wsrep_ready", "OFF").upper() == "ON",
+    )
 
 
 def wsrep_on(conn: Connection) -> bool:
@@ -64,13 +109,7 @@ def node_state(conn: Connection) -> NodeState | None:
     """Return the node's wsrep state, or None when the server is not a Galera node."""
     if not wsrep_on(conn):
         return None
-    status = {str(k): str(v) for k, v in conn.execute(text(_STATUS)).all()}
-    return NodeState(
-        cluster_size=int(status.get("wsrep_cluster_size") or 0),
-        cluster_status=status.get("wsrep_cluster_status", "Disconnected"),
-        local_state=status.get("wsrep_local_state_comment", "unknown"),
-        ready=status.get("wsrep_ready", "OFF").upper() == "ON",
-    )
+    return _state(conn.execute(text(_STATUS)).all())
 
 
 def refusal(state: NodeState | None, action: str) -> str | None:

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,3 +99,63 @@ def status(conn: Connection, name: str) -> str:
     """One global status value of the node."""
     row = conn.execute(text("SHOW GLOBAL STATUS LIKE :name"), {"name": name}).one()
     return str(row[1])
+
+
+def node_sql(port: int, sql: str) -> list[tuple[object, ...]]:
+    """Run one statement on a node with the driver alone: on a node out of the primary
+    component SQLAlchemy's connections fail (their ROLLBACK is refused)."""
+    import MySQLdb
+
+    conn = MySQLdb.connect(host="127.0.0.1", port=port, user="root", connect_timeout=5)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+def node_status(port: int) -> tuple[str, str]:
+    """The node's (wsrep_cluster_status, wsrep_local_state_comment)."""
+    found = dict(
+        node_sql(
+            port,
+            "SHOW GLOBAL STATUS WHERE Variable_name IN "
+            "('wsrep_cluster_status', 'wsrep_local_state_comment')",
+        )
+    )
+    return str(found["wsrep_cluster_status"]), str(found["wsrep_local_state_comment"])
+
+
+def wait_for(port: int, wanted: tuple[str, str], seconds: float = 60) -> None:
+    """Poll the node until its state is wanted; fail after the seconds."""
+    deadline = time.monotonic() + seconds
+    while (state := node_status(port)) != wanted:
+        assert time.monotonic() < deadline, f"node on {port} is {state}, not {wanted}"
+        time.sleep(0.2)
+
+
+@contextmanager
+def isolated(cluster: Cluster, n: int) -> Iterator[None]:
+    """Cut node n off the others (it leaves the primary component) for the block."""
+    port = cluster.ports[n - 1]
+    node_sql(port, "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=1'")
+    try:
+        wait_for(port, ("non-Primary", "Initialized"))
+        yield
+    finally:
+        node_sql(port, "SET GLOBAL wsrep_provider_options = 'gmcast.isolate=0'")
+        wait_for(port, ("Primary", "Synced"))
+
+
+@contextmanager
+def desynced(cluster: Cluster, n: int) -> Iterator[None]:
+    """Take node n out of Synced (Donor/Desynced, as while it serves a state transfer)."""
+    port = cluster.ports[n - 1]
+    node_sql(port, "SET GLOBAL wsrep_desync = ON")
+    try:
+        wait_for(port, ("Primary", "Donor/Desynced"))
+        yield
+    finally:
+        node_sql(port, "SET GLOBAL wsrep_desync = OFF")
+        wait_for(port, ("Primary", "Synced"))

@@ -19,7 +19,7 @@ from sqlalchemy import inspect, text
 from postctl.cli import cli
 from postctl.galera import FRAGMENT_ROWS
 from tests.conftest import CONFIG_VARS, REPO, write_csv
-from tests.galera import node_engine, status
+from tests.galera import Cluster, desynced, isolated, node_engine, status
 
 pytestmark = pytest.mark.galera
 
@@ -151,3 +151,77 @@ def test_dump_from_node_3_is_byte_identical_to_node_1(
     dumped = (tmp_path / "node1" / "posts.csv").read_bytes()
     assert (tmp_path / "node3" / "posts.csv").read_bytes() == dumped
     assert dumped.count(b"\n") >= 6
+
+
+def test_check_reports_the_cluster(galera_nodes: list[str]) -> None:
+    second = galera_nodes[1]
+    result = run(second, "check")
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        f"database: {second}\n"
+        "environment: not set (postctl environment set NAME marks it)\n"
+        "ok: Galera: wsrep on, cluster size 3, Primary, Synced\n"
+        "ok: table post matches the model\n"
+        "ok: strict SQL mode is on\n"
+        "ok: the connection uses utf8mb4\n"
+        "rows: post 0\n"
+    )
+
+
+def test_a_node_out_of_the_primary_component_refuses(
+    galera_cluster: Cluster, galera_nodes: list[str]
+) -> None:
+    third = galera_nodes[2]
+    with isolated(galera_cluster, 3):
+        result = run(third, "check")
+        assert result.exit_code == 1, result.output
+        assert result.output == (
+            f"database: {third}\n"
+            "environment: unknown (the node answers no query)\n"
+            "problem: Galera: wsrep on, cluster size 1, non-Primary, Initialized: this node is "
+            "not a Synced member of the primary component; reset-db and load-fixtures "
+            "--replace/--upsert refuse here. Use another node, or wait until it has rejoined "
+            "(its error log says why it left)\n"
+            f"Error: 1 problem(s) found in {third}\n"
+        )
+        result = run(third, "reset-db", "--yes")
+        assert result.exit_code == 1, result.output
+        assert result.output == (
+            f"Error: refusing to reset {third}: this Galera node is not in the cluster's "
+            "primary component (Galera node: cluster size 1, non-Primary, Initialized); run it "
+            "through a Synced node of the primary component, or wait until `postctl check` "
+            "reports this one Synced\n"
+        )
+        # Not destructive, so not refused first: the server's 1047, with what to do.
+        result = run(third, "show-post", "1")
+        assert result.exit_code == 1, result.output
+        assert result.output == (
+            f"Error: {third}: WSREP has not yet prepared node for application use; this Galera "
+            "node is not in the cluster's primary component or not ready; use another node, or "
+            "wait until `postctl check` reports it Synced\n"
+        )
+    assert run(third, "check").exit_code == 0  # back, and Synced
+
+
+def test_a_node_not_synced_refuses_destructive_commands(
+    galera_cluster: Cluster, galera_nodes: list[str]
+) -> None:
+    second = galera_nodes[1]
+    with desynced(galera_cluster, 2):
+        fixtures = str(REPO / "fixtures")
+        for args, action in (
+            (("reset-db", "--yes"), f"refusing to reset {second}"),
+            (
+                ("load-fixtures", "--replace", "--yes", fixtures),
+                f"refusing to replace post in {second}",
+            ),
+            (("load-fixtures", "--upsert", fixtures), f"refusing to upsert into post in {second}"),
+        ):
+            result = run(second, *args)
+            assert result.exit_code == 1, result.output
+            assert result.output == (
+                f"Error: {action}: this Galera node is Donor/Desynced, not Synced (Galera node: "
+                "cluster size 3, Primary, Donor/Desynced); run it through a Synced node of the "
+                "primary component, or wait until `postctl check` reports this one Synced\n"
+            )
+        assert rows(second) == []
