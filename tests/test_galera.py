@@ -7,8 +7,13 @@ bench/galera.py.
 
 from __future__ import annotations
 
+import json
+import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,8 +21,11 @@ from click.testing import CliRunner, Result
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect, text
 
+from postctl import tokens
 from postctl.cli import cli
-from postctl.galera import FRAGMENT_ROWS
+from postctl.galera import FRAGMENT_ROWS, SYNC_WAIT_VAR
+from tests import servers
+from tests.apiserver import request, serving
 from tests.conftest import CONFIG_VARS, REPO, write_csv
 from tests.galera import Cluster, desynced, isolated, node_engine, status
 
@@ -225,3 +233,140 @@ def test_a_node_not_synced_refuses_destructive_commands(
                 "primary component, or wait until `postctl check` reports this one Synced\n"
             )
         assert rows(second) == []
+
+
+# --- serve: one `postctl serve` per node, polled directly ---------------------------------
+
+SERVE_ARGS = ("--processes", "1", "--threads", "4")
+
+
+@contextmanager
+def three_servers(nodes: list[str], logs: Path) -> Iterator[list[int]]:
+    """One `postctl serve` per node, causal reads on; yield their ports."""
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(serving(url, logs / f"serve{n}.log", *SERVE_ARGS))
+            for n, url in enumerate(nodes, 1)
+        ]
+
+
+def new_token(url: str) -> str:
+    with node_engine(url) as eng, eng.begin() as conn:
+        return tokens.create(conn, "galera", tokens.DEFAULT_EXPIRY)[0]
+
+
+def post(port: int, token: str, content: str, key: str | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    body = json.dumps({"content": content, "author_email": "g@example.com"}).encode()
+    status_code, _, answer = request(port, "POST", "/post", body, headers)
+    return status_code, answer
+
+
+def test_a_read_on_any_node_sees_a_write_made_on_another(
+    galera_nodes: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SYNC_WAIT_VAR, "1")
+    token = new_token(galera_nodes[0])
+    with three_servers(galera_nodes, tmp_path) as ports:
+        for i in range(30):
+            writer = ports[i % 3]
+            status_code, body = post(writer, token, f"causal {i}")
+            assert status_code == 201, body
+            created = json.loads(body)
+            for reader in ports:
+                if reader != writer:
+                    got = request(reader, "GET", f"/post/{created['id']}")
+                    assert (got[0], json.loads(got[2])) == (200, created), (i, reader)
+
+
+def test_concurrent_posts_through_two_nodes_are_retried_not_lost(
+    galera_nodes: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New rows through both nodes, and the same rows (one Idempotency-Key sent to both):
+    certification failures (1213) are retried, so no 5xx, no lost post, no duplicate."""
+    monkeypatch.setenv(SYNC_WAIT_VAR, "1")
+    token = new_token(galera_nodes[0])
+    rounds = 40
+    before = sum(conflicts(url) for url in galera_nodes)
+    with three_servers(galera_nodes[:2], tmp_path) as ports:
+
+        def client(n: int) -> list[tuple[str, int, bytes]]:
+            out = []
+            for i in range(rounds):
+                new = f"new {n}-{i}"
+                out.append((new, *post(ports[n], token, new)))
+                same = f"same {i}"
+                out.append((same, *post(ports[n], token, same, key=f"key-{i}")))
+            return out
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = [a for part in pool.map(client, (0, 1)) for a in part]
+    assert [a for a in answers if a[1] not in (201, 409)] == []
+    stored = [str(r[1]) for r in rows(galera_nodes[0])]
+    created = {json.loads(body)["content"] for _, code, body in answers if code == 201}
+    # Every new post once; each same post once, whether answered 201 twice (a replay) or
+    # once and 409 (the other node's request still running).
+    expected = [f"new {n}-{i}" for n in (0, 1) for i in range(rounds)]
+    expected += [f"same {i}" for i in range(rounds)]
+    assert sorted(stored) == sorted(expected)
+    assert created <= set(expected)
+    for url in galera_nodes[1:]:
+        assert [str(r[1]) for r in rows(url)] == [str(r[1]) for r in rows(galera_nodes[0])]
+    print("certification failures and aborts:", sum(conflicts(u) for u in galera_nodes) - before)
+
+
+def conflicts(url: str) -> int:
+    with node_engine(url) as eng, eng.connect() as conn:
+        return int(status(conn, "wsrep_local_cert_failures")) + int(
+            status(conn, "wsrep_local_bf_aborts")
+        )
+
+
+def test_a_killed_node_leaves_the_others_serving_and_rejoins(
+    galera_cluster: Cluster, galera_nodes: list[str], tmp_path: Path
+) -> None:
+    first = galera_nodes[0]
+    assert run(first, "load-fixtures", "--quiet", str(REPO / "fixtures")).exit_code == 0
+    with three_servers(galera_nodes, tmp_path) as ports:
+        dead, alive = ports[2], ports[:2]
+        code, _, request_ok_body = request(alive[0], "GET", "/post/1")
+        assert code == 200
+        stop = threading.Event()
+        answers: list[tuple[int, bytes]] = []
+
+        def load(port: int) -> None:
+            for _ in range(2000):  # bounded: 2,000 reads each at most, or until told
+                if stop.is_set():
+                    return
+                code, _, body = request(port, "GET", "/post/1")
+                answers.append((code, body))
+
+        uwsgi_pid = _listener_pid(dead)
+        with ThreadPoolExecutor(2) as pool:
+            loads = [pool.submit(load, port) for port in alive]
+            time.sleep(0.5)
+            galera_cluster.kill(3)
+            assert request(dead, "GET", "/readyz")[0] == 503
+            time.sleep(0.5)
+            stop.set()
+            for f in loads:
+                f.result()
+        assert len(answers) > 10
+        assert set(answers) == {(200, request_ok_body)}
+        assert request(dead, "GET", "/post/1")[0] == 503
+        galera_cluster.restart(3)  # rejoins by IST, waited for until Synced
+        assert "node3 Primary Synced size=3" in galera_cluster.status()
+        assert request(dead, "GET", "/readyz")[0] == 200
+        assert request(dead, "GET", "/post/1")[2] == request_ok_body
+        assert _listener_pid(dead) == uwsgi_pid  # the same uWSGI, never restarted
+    assert "IST received" in (galera_cluster.root / "node3" / "error.log").read_text()
+
+
+def _listener_pid(port: int) -> int:
+    """The pid of the process listening on the port (uWSGI's master)."""
+    found = servers.run(["ss", "-Hltnp", f"sport = :{port}"], timeout=10, text=True)
+    match = re.search(r"pid=(\d+)", str(found.stdout))
+    assert match, found.stdout
+    return int(match.group(1))
