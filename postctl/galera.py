@@ -144,7 +144,7 @@ def sync_wait_setting(environ: dict[str, str] | None = None) -> int:
     value = (os.environ if environ is None else environ).get(SYNC_WAIT_VAR, "").strip()
     if not value:
         return 0
-    if not value.isdigit() or int(value) > SYNC_WAIT_MAX:
+    if not (value.isascii() and value.isdigit()) or int(value) > SYNC_WAIT_MAX:
         raise ConfigError(
             f"must be a wsrep_sync_wait mask from 0 to {SYNC_WAIT_MAX} "
             f"(1: reads wait for every write the cluster has committed), not {value!r}",
