@@ -26,9 +26,8 @@ FRAGMENT_ROWS = 10_000
 SYNC_WAIT_VAR = "POSTCTL_WSREP_SYNC_WAIT"
 # wsrep_sync_wait is a bit mask; 1 makes reads (SELECT, SHOW) wait for causality.
 SYNC_WAIT_MAX = 15
-CERTIFICATION_FAILURE = 1213  # also InnoDB's deadlock error: both mean "run it again"
-NOT_PRIMARY = 1047  # WSREP has not yet prepared node for application use
-RETRIES = 5  # write attempts after a certification failure, before giving up
+# Certification failures (1213) are retried in db.write (WRITE_ATTEMPTS), as deadlocks are;
+# error 1047 (a node out of the primary component) gets its hint in hints.py.
 
 _STATUS = (
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_size', "

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.galera
 
 HEADER = "id,content,author_email,created_time\n"
 BIG = 100_000  # rows: ten fragments of streaming replication
+SERVE_ARGS = ("--processes", "1", "--threads", "4")  # one per node: keep three light
 
 
 def run(url: str, *args: str) -> Result:
@@ -212,10 +213,11 @@ def test_a_node_out_of_the_primary_component_refuses(
 
 
 def test_a_node_not_synced_refuses_destructive_commands(
-    galera_cluster: Cluster, galera_nodes: list[str]
+    galera_cluster: Cluster, galera_nodes: list[str], tmp_path: Path
 ) -> None:
     second = galera_nodes[1]
-    with desynced(galera_cluster, 2):
+    with serving(second, tmp_path / "serve.log", *SERVE_ARGS) as port, desynced(galera_cluster, 2):
+        assert request(port, "GET", "/readyz")[0] == 503  # out of rotation while not Synced
         fixtures = str(REPO / "fixtures")
         for args, action in (
             (("reset-db", "--yes"), f"refusing to reset {second}"),
@@ -233,11 +235,11 @@ def test_a_node_not_synced_refuses_destructive_commands(
                 "primary component, or wait until `postctl check` reports this one Synced\n"
             )
         assert rows(second) == []
+    with serving(second, tmp_path / "serve2.log", *SERVE_ARGS) as port:
+        assert request(port, "GET", "/readyz")[0] == 200
 
 
 # --- serve: one `postctl serve` per node, polled directly ---------------------------------
-
-SERVE_ARGS = ("--processes", "1", "--threads", "4")
 
 
 @contextmanager
@@ -269,6 +271,7 @@ def test_a_read_on_any_node_sees_a_write_made_on_another(
 ) -> None:
     monkeypatch.setenv(SYNC_WAIT_VAR, "1")
     token = new_token(galera_nodes[0])
+    before = sum(causal_reads(url) for url in galera_nodes)
     with three_servers(galera_nodes, tmp_path) as ports:
         for i in range(30):
             writer = ports[i % 3]
@@ -279,6 +282,14 @@ def test_a_read_on_any_node_sees_a_write_made_on_another(
                 if reader != writer:
                     got = request(reader, "GET", f"/post/{created['id']}")
                     assert (got[0], json.loads(got[2])) == (200, created), (i, reader)
+    # Each of the 60 reads waited for its node to catch up with the cluster (and the
+    # writes' own reads too): the setting reached the web sessions.
+    assert sum(causal_reads(url) for url in galera_nodes) - before >= 60
+
+
+def causal_reads(url: str) -> int:
+    with node_engine(url) as eng, eng.connect() as conn:
+        return int(status(conn, "wsrep_causal_reads"))
 
 
 def test_concurrent_posts_through_two_nodes_are_retried_not_lost(
