@@ -27,7 +27,7 @@ from postctl.galera import FRAGMENT_ROWS, SYNC_WAIT_VAR
 from tests import servers
 from tests.apiserver import request, serving
 from tests.conftest import CONFIG_VARS, REPO, write_csv
-from tests.galera import Cluster, desynced, isolated, node_engine, status
+from tests.galera import Cluster, desynced, isolated, node_engine, node_sql, status
 
 pytestmark = pytest.mark.galera
 
@@ -381,3 +381,29 @@ def _listener_pid(port: int) -> int:
     match = re.search(r"pid=(\d+)", str(found.stdout))
     assert match, found.stdout
     return int(match.group(1))
+
+
+def test_the_insert_path_streams_too(
+    galera_cluster: Cluster, galera_nodes: list[str], tmp_path: Path
+) -> None:
+    """Where the server forbids LOAD DATA LOCAL, postctl's INSERTs (each batch in a
+    savepoint) stream in fragments as well, and a bad row still loads nothing anywhere."""
+    first = galera_nodes[0]
+    port = galera_cluster.ports[0]
+    node_sql(port, "SET GLOBAL local_infile = 0")
+    try:
+        before = replicated(first)
+        result = run(first, "load-fixtures", str(big_csv(tmp_path)))
+        assert result.exit_code == 0, result.output
+        assert f"Loaded {BIG} rows into post" in result.stderr
+        assert replicated(first) - before >= BIG // FRAGMENT_ROWS
+        for url in galera_nodes:
+            assert count(url) == BIG, url
+        (tmp_path / "bad").mkdir()
+        bad = big_csv(tmp_path / "bad", bad_line=BIG - 5)
+        result = run(first, "load-fixtures", "--replace", "--yes", "--quiet", str(bad))
+        assert result.exit_code == 1, result.output
+        for url in galera_nodes:
+            assert count(url) == BIG, url
+    finally:
+        node_sql(port, "SET GLOBAL local_infile = 1")
