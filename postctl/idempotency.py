@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, select, update
 from sqlalchemy import exc as sa_exc
 
+from postctl import postgres
 from postctl.admin_schema import KEY_MAX, idempotency_key
 from postctl.db import mysql_code
 from postctl.errors import PostctlError
@@ -28,6 +29,7 @@ TTL = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(seconds=60)  # uWSGI's harakiri is 30 s
 PURGE_EVERY = 300.0  # seconds between deletions of expired keys, per process
 _MYSQL_LOCK_ERRORS = (1205, 1213)  # lock wait timeout, deadlock
+_POSTGRES_LOCK_ERRORS = (postgres.LOCK_NOT_AVAILABLE, postgres.DEADLOCK_DETECTED)
 _last_purge = 0.0
 
 
@@ -119,7 +121,10 @@ def _take_over(conn: Connection, where: Any, values: dict[str, Any], key: str) -
 
 def _raise_in_use_on_lock_error(err: sa_exc.OperationalError, key: str) -> None:
     """A deadlock or lock timeout here means another retry of the same key is at work."""
-    if mysql_code(err) in _MYSQL_LOCK_ERRORS:
+    if (
+        mysql_code(err) in _MYSQL_LOCK_ERRORS
+        or postgres.sqlstate(err.orig) in _POSTGRES_LOCK_ERRORS
+    ):
         raise KeyInUse(key) from None
 
 

@@ -66,6 +66,7 @@ def describe(masked_url: str, orig: object) -> str:
 
 
 LOCK_NOT_AVAILABLE = "55P03"
+DEADLOCK_DETECTED = "40P01"
 
 _HOLDERS = text(
     "SELECT DISTINCT a.pid, a.usename, a.client_addr, a.application_name, a.state, "

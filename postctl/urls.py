@@ -107,7 +107,7 @@ def check_url(url: str) -> None:
 def password_forms(url: str) -> list[str]:
     """Return every text the URL's password may show as: as written, decoded, encoded.
 
-    Longest first. Works on any text, parseable or not, and never raises.
+    Longest first (ties alphabetical, whatever the hash seed). Works on any text, parseable or not, and never raises.
     """
     found: set[str] = set()
     try:
@@ -126,7 +126,7 @@ def password_forms(url: str) -> list[str]:
                 found.add(form(written))
             except Exception:  # a lone surrogate does not encode
                 continue
-    return sorted((f for f in found if f), key=len, reverse=True)
+    return sorted((f for f in found if f), key=lambda form: (-len(form), form))
 
 
 def hide_password(message: str, url: str) -> str:

@@ -454,6 +454,30 @@ def test_a_retry_while_the_first_runs_is_409(
     assert count(engine) == 0
 
 
+def test_a_claim_blocked_by_a_running_retry_is_in_use_not_a_server_error(
+    server_url: str | None, engine: Engine, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two retries inserting the same key at once: the second waits on the first's
+    # row lock, and running out of patience must read as "in use" (409), not a 503.
+    if not server_url:
+        pytest.skip("needs a server with row locks: set POSTCTL_TEST_DATABASE_URL")
+    monkeypatch.setattr(idempotency, "_last_purge", time.monotonic())  # no purge to wait on
+    with engine.connect() as first, engine.connect() as second:
+        token_id = first.execute(select(api_token.c.id)).scalar_one()
+        first.execute(  # uncommitted: holds the key's row lock
+            idempotency_key.insert().values(
+                token_id=token_id, idem_key="order-17", fingerprint="x", created=utc_now()
+            )
+        )
+        if db.is_mysql(server_url):
+            second.execute(text("SET SESSION innodb_lock_wait_timeout = 1"))
+        else:
+            second.execute(text("SET lock_timeout = '1s'"))
+        with pytest.raises(idempotency.KeyInUse):
+            idempotency.claim(second, token_id, "order-17", "y", utc_now())
+        first.rollback()
+
+
 def test_a_claim_abandoned_for_a_minute_is_taken_over(
     client: FlaskClient, engine: Engine, token: str
 ) -> None:
