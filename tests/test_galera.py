@@ -348,7 +348,7 @@ def test_a_killed_node_leaves_the_others_serving_and_rejoins(
         answers: list[tuple[int, bytes]] = []
 
         def load(port: int) -> None:
-            for _ in range(2000):  # bounded: 2,000 reads each at most, or until told
+            for _ in range(5000):  # bounded: 5,000 reads each at most, or until told
                 if stop.is_set():
                     return
                 code, _, body = request(port, "GET", "/post/1")
@@ -360,6 +360,9 @@ def test_a_killed_node_leaves_the_others_serving_and_rejoins(
             time.sleep(0.5)
             galera_cluster.kill(3)
             assert request(dead, "GET", "/readyz")[0] == 503
+            # Read on through the cluster's reconfiguration: until the others have
+            # declared node 3 gone (a few seconds: Galera's suspect timeout).
+            assert eventually(lambda: cluster_size(first) == 2)
             time.sleep(0.5)
             stop.set()
             for f in loads:
@@ -373,6 +376,11 @@ def test_a_killed_node_leaves_the_others_serving_and_rejoins(
         assert request(dead, "GET", "/post/1")[2] == request_ok_body
         assert _listener_pid(dead) == uwsgi_pid  # the same uWSGI, never restarted
     assert "IST received" in (galera_cluster.root / "node3" / "error.log").read_text()
+
+
+def cluster_size(url: str) -> int:
+    with node_engine(url) as eng, eng.connect() as conn:
+        return int(status(conn, "wsrep_cluster_size"))
 
 
 def _listener_pid(port: int) -> int:
