@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, inspect, select, text
 
+from postctl import galera
 from postctl.schema import metadata
 
 
@@ -18,11 +19,15 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    refused: bool = False  # a Galera node out of the primary component answers no query
 
 
 def check(conn: Connection) -> CheckReport:
     """Compare the live schema with the model and, on MySQL, the connection settings."""
     report = CheckReport()
+    if conn.dialect.name in ("mysql", "mariadb") and not _check_galera(conn, report):
+        report.refused = True
+        return report
     existing = set(inspect(conn).get_table_names())
     for table in metadata.tables.values():
         if table.name not in existing:
@@ -39,6 +44,32 @@ def check(conn: Connection) -> CheckReport:
     elif conn.dialect.name == "postgresql":
         _check_postgres(conn, report)
     return report
+
+
+def _check_galera(conn: Connection, report: CheckReport) -> bool:
+    """Report a Galera node's cluster; return False when the node refuses queries."""
+    state = galera.node_state(conn)
+    if state is None:
+        return True
+    summary = (
+        f"Galera: wsrep on, cluster size {state.cluster_size}, {state.cluster_status}, "
+        f"{state.local_state}"
+    )
+    if state.usable:
+        report.facts.append(summary)
+        return True
+    report.problems.append(galera_problem(state))
+    return state.answers
+
+
+def galera_problem(state: galera.NodeState) -> str:
+    """Say what is wrong with a Galera node that is not a Synced member of the primary one."""
+    return (
+        f"Galera: wsrep on, cluster size {state.cluster_size}, {state.cluster_status}, "
+        f"{state.local_state}: this node is not a Synced member of the primary component; "
+        "reset-db and load-fixtures --replace/--upsert refuse here. Use another node, or "
+        "wait until it has rejoined (its error log says why it left)"
+    )
 
 
 def _type_text(conn: Connection, type_: Any) -> str:

@@ -10,8 +10,10 @@ in `postctl.models` for scripts that want one.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +38,8 @@ CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answ
 # concurrent writers queue instead of failing, within uWSGI's harakiri.
 SQLITE_BUSY_TIMEOUT = 20
 MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
+DEADLOCK = 1213  # InnoDB's deadlock, Galera's certification failure: rolled back whole
+WRITE_ATTEMPTS = 6
 
 T = TypeVar("T")
 _SQLITE_BEGIN = "postctl_sqlite_begin"  # execution option: the statement that begins
@@ -47,7 +51,12 @@ def is_mysql(url: str | URL) -> bool:
 
 
 def make_engine(
-    url: str, *, must_exist: bool = True, pre_ping: bool = True, local_infile: bool = False
+    url: str,
+    *,
+    must_exist: bool = True,
+    pre_ping: bool = True,
+    local_infile: bool = False,
+    sync_wait: int = 0,
 ) -> Engine:
     """Create the process's engine with the settings each backend needs.
 
@@ -55,7 +64,8 @@ def make_engine(
     `read`, which replaces a dropped connection by retrying instead.
     local_infile lets the MySQL client send files for `LOAD DATA LOCAL`; only
     the loading commands ask for it, because with it a server may ask for any
-    file the client can read.
+    file the client can read. sync_wait sets MariaDB Galera's wsrep_sync_wait in
+    every session (postctl.galera: causal reads).
     """
     check_url(url)
     parsed = make_url(url)
@@ -70,7 +80,8 @@ def make_engine(
             connect_args={
                 "charset": "utf8mb4",
                 "connect_timeout": CONNECT_TIMEOUT,
-                "init_command": f"SET SESSION sql_mode='{MYSQL_SQL_MODE}'",
+                "init_command": f"SET SESSION sql_mode='{MYSQL_SQL_MODE}'"
+                + (f", wsrep_sync_wait = {int(sync_wait)}" if sync_wait else ""),
                 "local_infile": int(local_infile),
             },
         )
@@ -145,8 +156,9 @@ class ProcessEngine:
     process that finds an engine inherited from its parent makes its own.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sync_wait: int = 0) -> None:
         self.url = url
+        self.sync_wait = sync_wait
         self._engine: Engine | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -171,7 +183,7 @@ class ProcessEngine:
                 self._engine = None
             if self._engine is None:
                 # Web reads go through `read`, which retries a dropped connection.
-                self._engine = make_engine(self.url, pre_ping=False)
+                self._engine = make_engine(self.url, pre_ping=False, sync_wait=self.sync_wait)
                 self._pid = os.getpid()
             return self._engine
 
@@ -217,9 +229,12 @@ def write(engine: Engine, work: Callable[[Connection], T]) -> T:
     and then must wait for a writer, but one that locks first waits its turn. A
     pooled connection the server dropped fails before the commit, and the server
     kept nothing: as in `read`, the work runs again on a fresh connection; not
-    so a failed commit (it may have been applied). Other exceptions roll back.
+    so a failed commit (it may have been applied). A deadlock or a Galera
+    certification failure (1213, at any statement or at COMMIT) rolled the whole
+    transaction back: it runs again, up to WRITE_ATTEMPTS times in all. Other
+    exceptions roll back.
     """
-    for attempt in (1, 2):
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             conn = engine.connect()  # a failure to connect is not retried: no doubled timeout
         except sa_exc.DBAPIError as err:
@@ -236,6 +251,9 @@ def write(engine: Engine, work: Callable[[Connection], T]) -> T:
                 return result
             except sa_exc.DBAPIError as err:
                 if attempt == 1 and err.connection_invalidated and not committing:
+                    continue
+                if mysql_code(err) == DEADLOCK and attempt < WRITE_ATTEMPTS:
+                    time.sleep(random.uniform(0, 0.01 * attempt))  # apart from the winner
                     continue
                 raise DatabaseError(describe_error(engine, err)) from None
     raise AssertionError("unreachable")

@@ -10,7 +10,11 @@ _MYSQL = {
     1044: "check that the user may use this database",
     1045: "check the user name and password",
     1049: "create the database first (CREATE DATABASE ... CHARACTER SET utf8mb4)",
+    1047: "this Galera node is not in the cluster's primary component or not ready; use "
+    "another node, or wait until `postctl check` reports it Synced",
     1146: "run `postctl reset-db` first to create the schema",
+    1213: "a deadlock, or a write that lost to another Galera node's (certification "
+    "failure); nothing was written, run it again",
     2002: "check that the server is running and the host and port are right",
     2003: "check that the server is running and the host and port are right",
     2005: "check the host name",

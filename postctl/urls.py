@@ -107,7 +107,8 @@ def check_url(url: str) -> None:
 def password_forms(url: str) -> list[str]:
     """Return every text the URL's password may show as: as written, decoded, encoded.
 
-    Longest first (ties alphabetical, whatever the hash seed). Works on any text, parseable or not, and never raises.
+    Longest first (ties alphabetical, whatever the hash seed). Works on any text,
+    parseable or not, and never raises.
     """
     found: set[str] = set()
     try:

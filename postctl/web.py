@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from postctl import __version__, config, db, openapi, output, queries, tokens, web_writes
+from postctl import __version__, config, db, galera, openapi, output, queries, tokens, web_writes
 from postctl.errors import DatabaseError, NotFoundError
 from postctl.web_base import (
     ENGINE_KEY,
@@ -50,7 +50,7 @@ def create_app(database_url: str | None = None) -> Flask:
     # OPTIONS would answer an empty text/html 200; every method but GET/HEAD gets the JSON 405.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    holder = db.ProcessEngine(url)
+    holder = db.ProcessEngine(url, sync_wait=galera.sync_wait_setting())
     app.extensions[ENGINE_KEY] = holder
     app.extensions[TOKENS_KEY] = tokens.Cache(
         lambda prefix: db.read(holder.get(), lambda conn: tokens.rows_by_prefix(conn, prefix))
@@ -76,7 +76,13 @@ def healthz() -> Response:
 
 @api.get("/readyz")
 def readyz() -> Response:
-    db.read(engine_of(current_app).get(), queries.ping)
+    engine = engine_of(current_app).get()
+    db.read(engine, queries.ping)
+    if engine.dialect.name in ("mysql", "mariadb"):
+        # A Galera node that answers but is not Synced (a donor, a joiner) lags behind.
+        refusal = db.read(engine, lambda conn: galera.refusal(galera.node_state(conn), "not ready"))
+        if refusal is not None:
+            raise DatabaseError(refusal)
     return json_response({"status": "ready"})
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, make_url
 from postctl import db, postgres, schema
 from postctl.admin_schema import admin_metadata
 from postctl.cli import cli
-from tests import servers
+from tests import galera, servers
 from tests.databases import create_database
 
 TEST_URL_VAR = "POSTCTL_TEST_DATABASE_URL"
@@ -162,3 +162,24 @@ def table_rows(engine: Engine) -> list[tuple[object, ...]]:
     """Every post as a tuple, ordered by id."""
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(schema.post.select().order_by(schema.post.c.id))]
+
+
+@pytest.fixture(scope="session")
+def galera_cluster() -> Iterator[galera.Cluster]:
+    """A three-node MariaDB Galera cluster on 127.0.0.1, for every `galera` test of the session."""
+    reason = galera.provider_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    with galera.cluster() as running:
+        yield running
+
+
+@pytest.fixture
+def galera_nodes(galera_cluster: galera.Cluster) -> list[str]:
+    """The cluster's three node URLs, on a freshly reset database (through node 1)."""
+    eng = db.make_engine(galera_cluster.url(1), must_exist=False)
+    with eng.begin() as conn:
+        admin_metadata.drop_all(conn)
+    schema.reset_db(eng)
+    eng.dispose()
+    return [galera_cluster.url(n) for n in (1, 2, 3)]

@@ -23,9 +23,10 @@ FUZZ_PROFILE = "fuzz"
 FUZZ_FACTOR = 50
 EXIT_CODES = {0, 1, 2, 3, 4}  # docs/exit-codes.md
 # What would tell a user about the code rather than their input.
-# psycopg as a module path (psycopg.errors...): postgresql+psycopg:// URLs name it as a driver.
+# Drivers as module paths (psycopg.errors..., MySQLdb.OperationalError), not by name:
+# postgresql+psycopg:// URLs name psycopg; a missing driver is named (No module named 'MySQLdb').
 LEAKS = re.compile(
-    r"Traceback|During handling|File \"|\.py\b|sqlalchemy|werkzeug|MySQLdb|psycopg\.|\bflask\b"
+    r"Traceback|During handling|File \"|\.py\b|sqlalchemy|werkzeug|MySQLdb\.|psycopg\.|\bflask\b"
     r"|postctl\.(cli|commands|config|fixtures|web|rules|queries|schema|output|serve|errors)\b"
     r"|\bSELECT\b|\bINSERT\b|\bFROM post\b",
 )

@@ -98,6 +98,8 @@ def test_every_command_has_variants() -> None:
 def test_no_command_shows_the_password_when_the_server_is_unreachable(
     execs: list[list[str]],
 ) -> None:
+    # Without the driver every command stops before connecting: nothing to test here.
+    pytest.importorskip("MySQLdb", reason="needs mysqlclient (the mysql extra) to reach a server")
     printed = run_everything(url_at("127.0.0.1:1"), execs)
     assert len(printed) == 2 * sum(len(v) for v in VARIANTS.values())
     masked = f"mysql+mysqldb://{USER}:***@127.0.0.1:1/postctl_test_mask"

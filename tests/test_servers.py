@@ -26,4 +26,5 @@ def test_orphans_of_a_finished_program_are_killed() -> None:
     pid = int(done.stdout)
     time.sleep(0.1)
     alive = servers.run(["ps", "-o", "stat=", "-p", str(pid)], text=True, timeout=30)
-    assert alive.stdout.strip() in ("", "Z"), alive.stdout  # gone, or a zombie of init's
+    # Gone, or a zombie of init's (a flag may follow: "ZN" when run under nice).
+    assert alive.stdout.strip()[:1] in ("", "Z"), alive.stdout

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from postctl import config, db, environments
-from postctl.check import check
+from postctl import config, db, environments, galera
+from postctl.check import CheckReport, check, galera_problem
 from postctl.commands.base import App, Failure, pass_app
 
 
@@ -16,17 +16,25 @@ def check_command(app: App) -> None:
 
     Connects, compares the tables with the model (columns, types, lengths)
     and checks the encoding: utf8mb4 and strict SQL mode on MySQL/MariaDB, a
-    UTF8 database and connection on PostgreSQL. Prints what is fine, the
-    environment the database is marked with and the row count of each table
-    on stdout, and every problem with what to do about it on stderr; exits 1
-    when there is any problem (a mark other than POSTCTL_ENV is one). Useful
-    as a readiness probe and in scripts.
+    UTF8 database and connection on PostgreSQL; on a MariaDB Galera node,
+    the cluster: wsrep on, its size, Primary and Synced (anything else is a
+    problem). Prints what is fine, the environment the database is marked
+    with and the row count of each table on stdout, and every problem with
+    what to do about it on stderr; exits 1 when there is any problem (a
+    mark other than POSTCTL_ENV is one). Useful as a readiness probe and in
+    scripts.
 
     Example: postctl check && postctl load-fixtures
     """
-    with db.transaction(app.engine()) as conn:
-        report = check(conn)
-        mark = environments.stored(conn)
+    engine = app.engine()
+    # A Galera node out of the primary component answers no query: ask it outside the pool.
+    state = galera.probe(engine) if db.is_mysql(app.url) else None
+    if state is not None and not state.answers:
+        report, mark = CheckReport(problems=[galera_problem(state)], refused=True), None
+    else:
+        with db.transaction(engine) as conn:
+            report = check(conn)
+            mark = environments.stored(conn)
     believed = config.believed_environment()
     if mark is not None and believed and believed != mark:
         report.problems.append(
@@ -34,7 +42,8 @@ def check_command(app: App) -> None:
             "check the database URL, or correct the mark with `postctl environment set`"
         )
     click.echo(f"database: {app.masked_url}")
-    click.echo(f"environment: {_describe(mark)}")
+    unknown = "unknown (the node answers no query)"
+    click.echo(f"environment: {unknown if report.refused else _describe(mark)}")
     for fact in report.facts:
         click.echo(f"ok: {fact}")
     for table, count in report.counts.items():

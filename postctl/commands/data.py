@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from postctl import db, schema
+from postctl import db, galera, schema
 from postctl.commands.base import App, can_confirm, confirm_destructive, pass_app
 from postctl.commands.environment import allow_protected_option, guard_destructive
 
@@ -142,6 +142,8 @@ def _load(
     bars = _ProgressBars() if not quiet and _stderr_is_tty() else None
     try:
         with db.transaction(engine) as conn:
+            if db.is_mysql(engine.url):
+                galera.stream_writes(conn)  # on a Galera node: the write set in fragments
             results = load(conn, files, mode=mode, dry_run=dry_run, progress=bars)
             if dry_run:
                 conn.rollback()  # nothing was written; say so to the database too

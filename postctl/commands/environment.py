@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from postctl import config, db, environments
-from postctl.commands.base import App, pass_app
+from postctl import config, db, environments, galera
+from postctl.commands.base import App, Failure, pass_app
 from postctl.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -30,12 +30,17 @@ def allow_protected_option(func: F) -> F:
 
 
 def guard_destructive(app: App, engine: Engine, action: str, allow: bool) -> None:
-    """Refuse (exit 4) to delete posts in a protected or unexpected environment, unless allowed.
+    """Refuse (exit 4) to delete posts in a protected or unexpected environment, unless allowed;
+    refuse (exit 1) on a Galera node that is not a Synced member of the primary component.
 
     `action` starts the message, e.g. "refusing to reset URL".
     """
     if db.sqlite_file_missing(app.url):
         return  # no file, nothing in it to protect (and reading would create it)
+    if db.is_mysql(app.url):  # first: a node out of the primary component answers no read
+        galera_refusal = galera.refusal(galera.probe(engine), action)
+        if galera_refusal is not None:
+            raise Failure(galera_refusal)
     reason = db.read(
         engine,
         lambda conn: environments.guard(

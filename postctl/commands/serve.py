@@ -85,6 +85,11 @@ def serve_command(
     /post/ID, /posts, /healthz, /readyz, /openapi.json; POST /post and DELETE
     /post/ID need a token (postctl token create).
 
+    On a MariaDB Galera node, POSTCTL_WSREP_SYNC_WAIT=1 makes every read wait
+    until the node has applied the writes the cluster committed before it (a
+    read sees a write made through another node); /readyz is 503 while the
+    node is not Synced.
+
     Example: postctl serve --host 0.0.0.0 --port 8080
     """
     import shlex
