@@ -1,13 +1,17 @@
 """Measure `postctl serve` against a bare Flask + SQLAlchemy Core app under the same uWSGI.
 
 Loads N rows (default 100,000) into a MariaDB/MySQL or PostgreSQL database,
-starts both servers side by side on loopback, runs wrk against each in turn (random ids,
-16 connections, a bounded duration), prints requests/s, latency percentiles
-and the ratio to the bare app, then stops both. Targets: at least 0.9x the
-bare app's requests/s, p99 under 20 ms.
+starts both servers side by side on loopback under the same uWSGI settings
+(postctl serve's defaults), runs wrk against each in turn (random ids, 16
+connections, 60 s by default: long enough that a worker recycle would show),
+prints requests/s, latency percentiles and the ratio to the bare app, then
+stops both. Targets: at least 0.9x the bare app's requests/s, p99 under 20 ms.
+With --nginx, also `postctl serve --socket` behind deploy/nginx.conf (a real
+nginx), against postctl serve direct.
 
     python bench/serve.py 'mysql+mysqldb://root@127.0.0.1:3306/postctl_bench?charset=utf8mb4'
     python bench/serve.py 'postgresql+psycopg://postgres@127.0.0.1:5432/postctl_bench'
+    python bench/serve.py URL --nginx           # and through nginx, against direct
     python bench/serve.py URL --compare-modes   # the table behind serve.py's defaults
     python bench/serve.py --writes URL          # POST /post: see bench/serve_writes.py
 
@@ -18,6 +22,7 @@ Needs wrk (Debian: apt-get install wrk) and postctl installed with its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import http.client
 import os
@@ -256,15 +261,22 @@ def side_by_side(args: argparse.Namespace, workdir: Path, script: Path) -> int:
     env = {**os.environ, "BENCH_DATABASE_URL": args.url, "POSTCTL_DATABASE_URL": args.url}
     print("bare:    " + " ".join(bare_argv))
     print("postctl: " + " ".join(postctl_argv))
-    names = ("bare Flask + Core", "postctl serve")
-    runs: dict[str, list[Result]] = {name: [] for name in names}
-    with server(bare_argv, env, bare_port), server(postctl_argv, env, postctl_port):
+    names = ["bare Flask + Core", "postctl serve"]
+    ports = [bare_port, postctl_port]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(server(bare_argv, env, bare_port))
+        stack.enter_context(server(postctl_argv, env, postctl_port))
+        if args.nginx:
+            names.append("postctl serve --socket behind nginx")
+            ports.append(stack.enter_context(behind_nginx(env)))
+        runs: dict[str, list[Result]] = {name: [] for name in names}
         for _ in range(args.rounds):
-            for name, port in zip(names, (bare_port, postctl_port), strict=True):
+            for name, port in zip(names, ports, strict=True):
                 result = run_wrk(name, port, args, script)
                 print(
                     f"  {name}: {result.requests_per_s:,.0f} req/s, "
-                    f"p99 {result.p99_ms:.2f} ms {result.errors}"
+                    f"p99 {result.p99_ms:.2f} ms {result.errors}",
+                    flush=True,
                 )
                 runs[name].append(result)
     # Other load on the machine comes and goes: compare each round's pair, keep medians.
@@ -286,7 +298,41 @@ def side_by_side(args: argparse.Namespace, workdir: Path, script: Path) -> int:
         f"\npostctl serve: {ratio:.2f}x the bare app (target >= 0.90x), "
         f"p99 {ours.p99_ms:.2f} ms (target < 20 ms): {'met' if ok else 'NOT met'}"
     )
+    if args.nginx:
+        via = statistics.median(
+            n.requests_per_s / d.requests_per_s
+            for d, n in zip(runs[names[1]], runs[names[2]], strict=True)
+        )
+        print(f"through nginx: {via:.2f}x postctl serve direct, p99 {medians[2].p99_ms:.2f} ms")
+    print(f"load average after: {Path('/proc/loadavg').read_text().strip()}")
     return 0 if ok else 1
+
+
+@contextmanager
+def behind_nginx(env: dict[str, str]) -> Iterator[int]:
+    """Run `postctl serve --socket` behind a real nginx on deploy/nginx.conf; yield nginx's port."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests import nginx  # the tests' runner of deploy/nginx.conf
+
+    shared = nginx.shared_dir()
+    sock = shared / "app.sock"
+    argv = [sys.executable, "-m", "postctl", "serve", "--socket", str(sock)]
+    print("nginx:   " + " ".join(argv) + " behind nginx on deploy/nginx.conf")
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        with nginx.running([f"unix:{sock}"], shared) as port:
+            wait_until_up(port, proc)
+            yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def median_result(name: str, results: list[Result]) -> Result:
@@ -301,10 +347,12 @@ def median_result(name: str, results: list[Result]) -> Result:
 
 
 MODES = [
-    ("--http, 2x2", {"http_mode": "http"}),
-    ("--http --http-keepalive, 2x2", {"http_mode": "http-keepalive"}),
-    ("--http-socket, 2x2", {"http_mode": "http-socket"}),
-    ("--http11-socket, 2x2", {"http_mode": "http11-socket"}),
+    ("--http, 2x8", {"http_mode": "http", "threads": 8}),
+    ("--http, 2x4", {"http_mode": "http", "threads": 4}),
+    ("--http, 2x2", {"http_mode": "http", "threads": 2}),
+    ("--http --http-keepalive, 2x2", {"http_mode": "http-keepalive", "threads": 2}),
+    ("--http-socket, 2x2", {"http_mode": "http-socket", "threads": 2}),
+    ("--http11-socket, 2x2", {"http_mode": "http11-socket", "threads": 2}),
     ("--http --http-keepalive, 2x1", {"http_mode": "http-keepalive", "threads": 1}),
     ("--http --http-keepalive, 2x4", {"http_mode": "http-keepalive", "threads": 4}),
     ("--http-socket, 2x4", {"http_mode": "http-socket", "threads": 4}),
@@ -316,9 +364,10 @@ def compare_modes(args: argparse.Namespace, script: Path) -> int:
     """Run postctl's app under each uWSGI mode, `rounds` times interleaved; keep the median."""
     uwsgi = serve.find_uwsgi()
     env = {**os.environ, "POSTCTL_DATABASE_URL": args.url}
-    runs: dict[str, list[Result]] = {label: [] for label, _ in MODES}
+    modes = MODES[: args.modes]
+    runs: dict[str, list[Result]] = {label: [] for label, _ in modes}
     for _ in range(args.rounds):
-        for label, changes in MODES:
+        for label, changes in modes:
             port = free_port()
             options = dataclasses.replace(serve.ServeOptions(port=port), **changes)
             with server(serve.uwsgi_command(uwsgi, options), env, port):
@@ -342,14 +391,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("url", nargs="?", default=DEFAULT_URL, help="database URL to fill")
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--duration", type=int, default=6, help="seconds of load per run")
+    parser.add_argument("--duration", type=int, default=60, help="seconds of load per run")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=5, help="alternating runs; medians kept")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating runs; medians kept")
+    parser.add_argument("--nginx", action="store_true", help="also through nginx (--socket)")
     parser.add_argument("--compare-modes", action="store_true", help="compare uWSGI modes")
+    parser.add_argument("--modes", type=int, default=len(MODES), help="only the first N modes")
     parser.add_argument(
         "--writes", action="store_true", help="measure POST /post instead (bench/serve_writes.py)"
     )
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, through the blocks that stop the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     if shutil.which("wrk") is None:
         sys.exit("wrk not found; install it (Debian: apt-get install wrk)")
     if args.writes:

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 from postctl.errors import ConfigError
@@ -15,14 +16,18 @@ DEFAULT_SQLITE_FILE = "postctl.db"
 URL_VARS = ("POSTCTL_DATABASE_URL", "DATABASE_URL")
 DEFAULT_PROTECTED = ("production",)
 MYSQL_VARS = ("MYSQL_HOST", "MYSQL_USER", "MYSQL_PASS", "MYSQL_DB")
+# Settings that may instead come from a file named by NAME_FILE (a container secret),
+# so that the secret is in no environment a `docker inspect` or /proc shows.
+FILE_VARS = ("POSTCTL_DATABASE_URL", "MYSQL_PASS")
 DEFAULT_SETTING = "the default SQLite file"
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 URL_ORDER_HELP = (
-    "The database URL comes from, in order: --database-url; POSTCTL_DATABASE_URL; "
-    "DATABASE_URL; a MySQL URL built from MYSQL_HOST, MYSQL_USER, MYSQL_PASS, MYSQL_DB "
-    f"(and optional MYSQL_PORT) when all four are set; else the SQLite file {DEFAULT_SQLITE_FILE} "
-    "in the current directory."
+    "The database URL comes from, in order: --database-url; POSTCTL_DATABASE_URL (or the "
+    "file POSTCTL_DATABASE_URL_FILE names); DATABASE_URL; a MySQL URL built from MYSQL_HOST, "
+    "MYSQL_USER, MYSQL_PASS (or the file MYSQL_PASS_FILE names), MYSQL_DB (and optional "
+    f"MYSQL_PORT) when all four are set; else the SQLite file {DEFAULT_SQLITE_FILE} in the "
+    "current directory. A file's one trailing newline is not part of the value."
 )
 
 
@@ -32,6 +37,12 @@ class DatabaseSetting:
 
     url: str
     name: str
+    password: str | None = None  # MYSQL_PASS's value, to mask wherever it shows
+
+    @property
+    def from_file(self) -> bool:
+        """Whether a secret file (POSTCTL_DATABASE_URL_FILE, MYSQL_PASS_FILE) gave the URL."""
+        return any(f"{name}_FILE" in self.name.split(", ") for name in FILE_VARS)
 
 
 def database_setting(environ: Mapping[str, str] | None = None) -> DatabaseSetting:
@@ -41,18 +52,46 @@ def database_setting(environ: Mapping[str, str] | None = None) -> DatabaseSettin
     """
     env = os.environ if environ is None else environ
     for name in URL_VARS:
-        if env.get(name):
-            return DatabaseSetting(env[name], name)
-    if all(env.get(name) is not None for name in MYSQL_VARS) and env["MYSQL_HOST"]:
+        value = _value(env, name)
+        if value:
+            return DatabaseSetting(value, _source(env, name))
+    mysql = {name: _value(env, name) for name in MYSQL_VARS}
+    if all(value is not None for value in mysql.values()) and mysql["MYSQL_HOST"]:
         url = mysql_url(
             host=env["MYSQL_HOST"],
             user=env["MYSQL_USER"],
-            password=env["MYSQL_PASS"],
+            password=mysql["MYSQL_PASS"] or "",
             database=env["MYSQL_DB"],
             port=env.get("MYSQL_PORT") or None,
         )
-        return DatabaseSetting(url, ", ".join(MYSQL_VARS))
+        names = ", ".join(_source(env, name) for name in MYSQL_VARS)
+        return DatabaseSetting(url, names, mysql["MYSQL_PASS"])
     return DatabaseSetting(f"sqlite:///{DEFAULT_SQLITE_FILE}", DEFAULT_SETTING)
+
+
+def _source(env: Mapping[str, str], name: str) -> str:
+    """Name the variable a setting came from: NAME, or NAME_FILE when the file gave it."""
+    file_var = f"{name}_FILE"
+    return file_var if name in FILE_VARS and env.get(file_var) else name
+
+
+def _value(env: Mapping[str, str], name: str) -> str | None:
+    """Return a setting's value from NAME, or from the file NAME_FILE names.
+
+    Raise ConfigError when both are set, or when the file cannot be read as UTF-8 text.
+    """
+    file_var = f"{name}_FILE"
+    path = env.get(file_var) if name in FILE_VARS else None
+    if not path:
+        return env.get(name)
+    if env.get(name):
+        raise ConfigError(f"{name} is set too; set only one of them", file_var)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path, or not UTF-8
+        reason = str(err.strerror) if isinstance(err, OSError) else "not valid UTF-8 text"
+        raise ConfigError(f"cannot read {path!r}: {reason}", file_var) from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 def database_url(environ: Mapping[str, str] | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Mapping
@@ -20,18 +21,23 @@ HTTP_MODES = {
     "http": ["--http"],
     "http-keepalive": ["--http-keepalive", "--http"],
 }
-# Chosen by measurement (bench/serve.py --compare-modes, docs/deployment.md):
-# on 2 cores, HTTP in the workers (--http-socket), 2 processes x 2 threads,
-# served the most requests/s at the steadiest p99. --http11-socket pins each
-# kept-alive client to a worker thread and starves the others; the --http
-# router is one more process competing for the same cores.
+# Chosen by measurement (bench/serve.py, tests/test_slow_clients.py, docs/deployment.md):
+# the --http router reads each request whole before handing it to a worker, so
+# clients that trickle their headers hold no worker thread; with HTTP in the
+# workers (--http-socket) 40 such clients stopped the server. 2 processes x 8
+# threads: threads waiting on the database no longer queue requests behind them.
 DEFAULT_PROCESSES = 2
-DEFAULT_THREADS = 2
-DEFAULT_HTTP_MODE = "http-socket"
+DEFAULT_THREADS = 8
+DEFAULT_HTTP_MODE = "http"
 HARAKIRI_SECONDS = 30
-MAX_REQUESTS = 10_000
 MERCY_SECONDS = 5
+# uWSGI's request buffer (the most it allows): nginx forwards up to 16 KB of
+# headers and more, where uWSGI's default 4 KB makes nginx answer 502.
+BUFFER_SIZE = 65535
+# A unix socket nginx's user can connect to (uWSGI would create it 0755 as our user).
+SOCKET_MODE = "666"
 INSTALL_HINT = "install it with: pip install 'postctl[serve]'"
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 class ServeError(PostctlError):
@@ -40,7 +46,10 @@ class ServeError(PostctlError):
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """How to run uWSGI; the defaults are the production settings."""
+    """How to run uWSGI; the defaults are the production settings.
+
+    `socket` set: speak the uwsgi protocol there (for nginx) instead of HTTP.
+    """
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -48,6 +57,7 @@ class ServeOptions:
     threads: int = DEFAULT_THREADS
     http_mode: str = DEFAULT_HTTP_MODE
     module: str = APP_MODULE
+    socket: str | None = None
 
     @property
     def address(self) -> str:
@@ -55,13 +65,44 @@ class ServeOptions:
         return f"{host}:{self.port}"
 
 
-def uwsgi_command(uwsgi: str, options: ServeOptions) -> list[str]:
-    """Return the uWSGI argv for these options; pure, for tests and --print-command."""
+def socket_address(text: str) -> str:
+    """Return a --socket value checked: a unix socket path, or HOST:PORT; else raise ValueError.
+
+    A value with a colon is HOST:PORT (as uWSGI reads it); any other is a path.
+    """
+    if not text or "\0" in text or text != text.strip():
+        raise ValueError("give a unix socket path or HOST:PORT")
+    if ":" not in text:
+        return text
+    host, _, port = text.rpartition(":")
+    if not host or not _PORT.fullmatch(port) or not 0 < int(port) < 65536:
+        raise ValueError(f"not HOST:PORT with a port from 1 to 65535: {text!r}")
+    return text
+
+
+def is_unix_socket(address: str) -> bool:
+    """Tell whether a --socket address is a unix socket path (no colon)."""
+    return ":" not in address
+
+
+def listen_arguments(options: ServeOptions) -> list[str]:
+    """Return the options that make uWSGI listen: uwsgi protocol on --socket, else HTTP."""
+    if options.socket is not None:
+        argv = ["--uwsgi-socket", options.socket]
+        if is_unix_socket(options.socket):
+            argv.append(f"--chmod-socket={SOCKET_MODE}")  # optional value: only with =
+        return argv
     if options.http_mode not in HTTP_MODES:
         raise ValueError(f"unknown HTTP mode {options.http_mode!r}")
+    return [*HTTP_MODES[options.http_mode], options.address]
+
+
+def uwsgi_command(uwsgi: str, options: ServeOptions) -> list[str]:
+    """Return the uWSGI argv for these options; pure, for tests and --print-command."""
     argv = [uwsgi, "--strict"]  # first, so a mistyped option below is an error, not ignored
-    argv += [*HTTP_MODES[options.http_mode], options.address]
+    argv += listen_arguments(options)
     argv += [
+        "--buffer-size", str(BUFFER_SIZE),
         "--module", options.module,
         # A supervisor that respawns dead workers and relays signals to them.
         "--master",
@@ -71,8 +112,10 @@ def uwsgi_command(uwsgi: str, options: ServeOptions) -> list[str]:
         # nothing, and each worker makes its own engine on first use, see
         # db.ProcessEngine. With --lazy-apps a SIGTERM reaching a worker still
         # importing the app kills the import: uWSGI then exits 22 or waits 60 s.)
-        # SIGTERM (Docker's stop signal) shuts down; uWSGI 2.0 would otherwise reload.
-        "--die-on-term",
+        # SIGTERM (Docker's stop signal) stops gracefully: no new connections,
+        # requests already accepted finish, exit 0. (--die-on-term kills workers
+        # mid-request; uWSGI 2.0's own SIGTERM reloads instead of stopping.)
+        "--hook-master-start", "unix_signal:15 gracefully_kill_them_all",
         # Kill workers that have not stopped within this many seconds of a shutdown,
         # well inside Docker's 10 s between SIGTERM and SIGKILL.
         "--worker-reload-mercy", str(MERCY_SECONDS),
@@ -85,8 +128,8 @@ def uwsgi_command(uwsgi: str, options: ServeOptions) -> list[str]:
         "--single-interpreter",
         # Kill and replace a worker stuck on one request for longer than this.
         "--harakiri", str(HARAKIRI_SECONDS),
-        # Recycle a worker after this many requests, bounding slow memory growth.
-        "--max-requests", str(MAX_REQUESTS),
+        # (No --max-requests: recycling a worker every few seconds under load put
+        # 300 ms spikes into p99; bench/soak.py measures the workers' memory instead.)
         # Remove the sockets and pid files uWSGI created when it exits.
         "--vacuum",
         # A log line per request costs throughput; keep only the failures.
@@ -108,12 +151,20 @@ def find_uwsgi(executable: str | None = None, path: str | None = None) -> str:
     return found
 
 
-def environment(base: Mapping[str, str], database_url: str) -> dict[str, str]:
+def environment(
+    base: Mapping[str, str], database_url: str, from_file: bool = False
+) -> dict[str, str]:
     """Return the workers' environment: the resolved URL rides in POSTCTL_DATABASE_URL.
 
     The environment, not the command line, so that the password never shows in `ps`.
+    A setting read from a secret file (from_file) stays there: the workers read the
+    same file by the same rules, and the secret stays out of every environment.
     """
-    return {**base, "POSTCTL_DATABASE_URL": database_url}
+    if from_file:
+        return dict(base)
+    # Without the file setting, which would conflict with the variable in the workers.
+    env = {k: v for k, v in base.items() if k != "POSTCTL_DATABASE_URL_FILE"}
+    return {**env, "POSTCTL_DATABASE_URL": database_url}
 
 
 def check_app(database_url: str) -> None:

@@ -45,6 +45,15 @@ def request(
 @contextmanager
 def serving(db_url: str, log: Path, *args: str) -> Iterator[int]:
     """Run `postctl serve` on the database until the block ends; yield its port."""
+    with serving_process(db_url, log, *args) as (_, port):
+        yield port
+
+
+@contextmanager
+def serving_process(
+    db_url: str, log: Path, *args: str
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """Run `postctl serve` until the block ends; yield the process (uWSGI's master) and port."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
     env["POSTCTL_DATABASE_URL"] = db_url
@@ -55,7 +64,7 @@ def serving(db_url: str, log: Path, *args: str) -> Iterator[int]:
         )  # fmt: skip
         try:
             _wait_until_up(proc, port, log)
-            yield port
+            yield proc, port
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -73,3 +82,47 @@ def _wait_until_up(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
             pass
         assert time.monotonic() < deadline, f"server did not come up:\n{log.read_text()}"
         time.sleep(0.2)
+
+
+@contextmanager
+def serving_socket(db_url: str, log: Path, address: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `postctl serve --socket ADDRESS` until the block ends; yield the process.
+
+    Up once the socket accepts a connection (uWSGI queues it until a worker is ready).
+    """
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    env["POSTCTL_DATABASE_URL"] = db_url
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "postctl", "serve", "--socket", address],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + START_SECONDS
+            while not _accepts(address):
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"server did not come up:\n{log.read_text()}"
+                time.sleep(0.1)
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _accepts(address: str) -> bool:
+    if ":" in address:
+        host, _, port = address.rpartition(":")
+        sock = socket.socket()
+        target: str | tuple[str, int] = (host, int(port))
+    else:
+        sock = socket.socket(socket.AF_UNIX)
+        target = address
+    with sock:
+        return sock.connect_ex(target) == 0
+
+
+def worker_pids(pid: int) -> list[int]:
+    """Return the pids of a uWSGI master's children (its workers, and the HTTP router)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return sorted(int(child) for child in children)

@@ -85,6 +85,39 @@ def private_mariadb(*options: str, database: str = "postctl_test") -> Iterator[s
     A temporary data directory, a free loopback port, small InnoDB files; the
     server is stopped (its process group killed) and its directory removed after.
     """
+    with restartable_mariadb(*options, database=database) as server:
+        yield server.url
+
+
+class MariaDB:
+    """A private MariaDB server that a test may stop and start again: same port, same data."""
+
+    def __init__(self, argv: list[str], port: int, log: Path, url: str) -> None:
+        self.argv, self.port, self.log, self.url = argv, port, log, url
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it listens."""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, start_new_session=True, stdout=out, stderr=subprocess.STDOUT
+            )
+        _wait_for_port(self.port, self.proc, self.log)
+
+    def stop(self) -> None:
+        """Shut the server down (SIGTERM, as a restart does) and wait until it has exited."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            finally:
+                kill_group(self.proc.pid)
+                self.proc.wait()
+
+
+@contextlib.contextmanager
+def restartable_mariadb(*options: str, database: str = "postctl_test") -> Iterator[MariaDB]:
+    """Start a private MariaDB server (see private_mariadb); yield it, to stop and start."""
     with tempfile.TemporaryDirectory(prefix="postctl-mariadb-") as tmp:
         datadir = Path(tmp) / "data"
         common = ["--no-defaults", f"--datadir={datadir}", "--user=root"]
@@ -101,20 +134,22 @@ def private_mariadb(*options: str, database: str = "postctl_test") -> Iterator[s
             "--skip-log-bin", "--skip-name-resolve", "--character-set-server=utf8mb4",
             *options,
         ]  # fmt: skip
-        log = open(Path(tmp) / "server.log", "wb")  # noqa: SIM115 - closed below
+        url = f"mysql+mysqldb://root@127.0.0.1:{port}/{database}?charset=utf8mb4"
+        server = MariaDB(argv, port, Path(tmp) / "server.log", url)
         try:
-            with started(argv, stdout=log, stderr=subprocess.STDOUT) as proc:
-                _wait_for_port(port, proc, Path(tmp) / "server.log")
-                _create_database(port, database)
-                yield f"mysql+mysqldb://root@127.0.0.1:{port}/{database}?charset=utf8mb4"
+            server.start()
+            _create_database(port, database)
+            yield server
         finally:
-            log.close()
+            if server.proc is not None:
+                kill_group(server.proc.pid)
+                server.proc.wait()
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[Any], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text(errors="replace")
+        assert proc.poll() is None, log.read_text(errors="replace")[-5000:]
         with socket.socket() as sock, contextlib.suppress(OSError):
             sock.connect(("127.0.0.1", port))
             return

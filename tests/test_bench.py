@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests import servers
 from tests.conftest import CONFIG_VARS, REPO
 
@@ -72,3 +74,24 @@ def test_write_benchmark_runs_and_prints_the_ratio(tmp_path: Path) -> None:
         r"postctl serve: \d+\.\d\dx the bare app's POSTs/s \(target >= 0\.90x\): (met|NOT met)",
         lines[-1],
     ), lines[-1]
+
+
+def test_soak_benchmark_runs_and_reports_each_minute(server_url: str | None) -> None:
+    """bench/soak.py, a few seconds at a low rate: it works (the figures mean nothing here)."""
+    if not server_url:
+        pytest.skip("needs a server: set POSTCTL_TEST_DATABASE_URL (bench/soak.py loads one)")
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    command = [sys.executable, str(REPO / "bench" / "soak.py"), server_url, "--rows", "200"]
+    command += ["--seconds", "3", "--rate", "20", "--clients", "2", "--warm-up", "1"]
+    done = servers.run(command, env=env, cwd=REPO, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr  # 1: a target was not met on this run
+    lines = done.stdout.splitlines()
+    assert "| minute | requests | p50 ms | p99 ms | max ms | errors |" in lines
+    minute = lines[lines.index("| ---: | ---: | ---: | ---: | ---: | ---: |") + 1]
+    assert re.fullmatch(r"\| 1 \| \d+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \| 0 \|", minute), minute
+    at = lines.index("| uWSGI process | RSS start KiB | RSS end KiB | growth |") + 2
+    processes = [line for line in lines[at:] if line.startswith("| ")]
+    assert len(processes) == 3, lines  # two workers and the HTTP router
+    assert all(re.fullmatch(r"\| \d+ \| [\d,]+ \| [\d,]+ \| [+-]\d+\.\d% \|", p) for p in processes)
+    assert "errors: 0 of " in done.stdout
+    assert re.search(r"no errors and RSS growth under 10%: (met|NOT met)\n", done.stdout)

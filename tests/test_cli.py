@@ -197,8 +197,9 @@ def test_help_states_the_url_order(run: Run) -> None:
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
     assert (
-        "The database URL comes from, in order: --database-url; POSTCTL_DATABASE_URL; "
-        "DATABASE_URL; a MySQL URL built from MYSQL_HOST, MYSQL_USER, MYSQL_PASS, MYSQL_DB"
+        "The database URL comes from, in order: --database-url; POSTCTL_DATABASE_URL (or the "
+        "file POSTCTL_DATABASE_URL_FILE names); DATABASE_URL; a MySQL URL built from "
+        "MYSQL_HOST, MYSQL_USER, MYSQL_PASS (or the file MYSQL_PASS_FILE names), MYSQL_DB"
     ) in text
 
 

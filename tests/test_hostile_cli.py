@@ -92,7 +92,11 @@ ARGUMENTS: dict[str, st.SearchStrategy[list[str]]] = {
     ),
     # Always --print-command: the real thing would become uWSGI.
     "serve": options(
-        ("--host", TEXT), ("--port", NUMBER), ("--processes", NUMBER), ("--threads", NUMBER)
+        ("--host", TEXT),
+        ("--port", NUMBER),
+        ("--processes", NUMBER),
+        ("--threads", NUMBER),
+        ("--socket", TEXT),
     ).map(lambda o: ["--print-command", *o]),
     "show-post": st.tuples(NUMBER, options(*FORMAT_OPTIONS)).map(lambda t: ["--", t[0], *t[1]]),
     "token create": options(

@@ -283,7 +283,7 @@ def odd_urls(draw: st.DrawFn, password: str) -> str:
 @given(
     data=st.data(),
     password=PASSWORDS,
-    source=st.sampled_from(["option", "env", "DATABASE_URL"]),
+    source=st.sampled_from(["option", "env", "DATABASE_URL", "file"]),
 )
 @pytest.mark.parametrize("command", sorted(COMMAND_ARGS))
 def test_generated_urls_never_crash_or_show_the_password(
@@ -295,10 +295,17 @@ def test_generated_urls_never_crash_or_show_the_password(
         args, env, setting = ["--database-url", url], env_with(), "--database-url"
     elif source == "env":
         args, env, setting = [], env_with(POSTCTL_DATABASE_URL=url), "POSTCTL_DATABASE_URL"
-    else:
+    elif source == "DATABASE_URL":
         args, env, setting = [], env_with(DATABASE_URL=url), "DATABASE_URL"
-    if source != "option" and "\0" in url:
-        return  # an environment cannot hold a NUL; the option case covers it
+    else:  # a secret file, as compose.yaml mounts one
+        if not url or url.endswith(("\n", "\r")) or not is_utf8(url):
+            return  # an empty file is no setting; one newline is dropped; not UTF-8: named
+        secret = Path("url-secret").absolute()
+        secret.write_text(url, encoding="utf-8")
+        setting = "POSTCTL_DATABASE_URL_FILE"
+        args, env = [], env_with(POSTCTL_DATABASE_URL_FILE=str(secret))
+    if source in ("env", "DATABASE_URL") and "\0" in url:
+        return  # an environment cannot hold a NUL; the option and file cases cover it
     result = invoke([*args, *command.split(), *COMMAND_ARGS[command]], env)
     assert_no_crash(result)
     assert_hidden(result.output, *secrets(password))
@@ -311,6 +318,14 @@ def test_generated_urls_never_crash_or_show_the_password(
         assert result.stderr.startswith(f"Error: {setting}: invalid database URL: ")
     elif result.exit_code != 0:
         assert len(error_lines(result)) == 1, result.stderr
+
+
+def is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 MYSQL_VALUES = {

@@ -156,4 +156,4 @@ def test_no_command_shows_the_password_on_a_real_server(
         in printed["env load-fixtures --replace " + str(REPO / "fixtures")]
     )
     assert f"postctl: serving {masked} on " in printed["option serve"]
-    assert any("--http-socket" in argv for argv in execs)
+    assert any("--http" in argv for argv in execs)

@@ -15,25 +15,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from postctl import serve
+from postctl.cli import cli
 from tests import servers
 from tests.conftest import CONFIG_VARS, REPO, Run
 
 UWSGI = serve.find_uwsgi()
 PRODUCTION = [
+    "--buffer-size", "65535",
     "--module", "postctl.wsgi:app",
     "--master",
     "--need-app",
-    "--die-on-term",
+    "--hook-master-start", "unix_signal:15 gracefully_kill_them_all",
     "--worker-reload-mercy", "5",
 ]  # fmt: skip
 TAIL = [
     "--enable-threads",
     "--single-interpreter",
     "--harakiri", "30",
-    "--max-requests", "10000",
     "--vacuum",
     "--disable-logging", "--log-4xx", "--log-5xx",
 ]  # fmt: skip
@@ -42,9 +44,58 @@ TAIL = [
 def test_uwsgi_command_has_the_production_settings() -> None:
     argv = serve.uwsgi_command("/venv/bin/uwsgi", serve.ServeOptions())
     assert argv == [
-        "/venv/bin/uwsgi", "--strict", "--http-socket", "127.0.0.1:8080",
-        *PRODUCTION, "--processes", "2", "--threads", "2", *TAIL,
+        "/venv/bin/uwsgi", "--strict", "--http", "127.0.0.1:8080",
+        *PRODUCTION, "--processes", "2", "--threads", "8", *TAIL,
     ]  # fmt: skip
+
+
+def test_no_worker_recycling_by_request_count() -> None:
+    """--max-requests recycled workers every few seconds under load: p99 spikes."""
+    argv = serve.uwsgi_command("uwsgi", serve.ServeOptions())
+    assert not [arg for arg in argv if arg.startswith("--max-requests")]
+
+
+@pytest.mark.parametrize(
+    ("address", "flags"),
+    [
+        ("/run/postctl/uwsgi.sock", ["--uwsgi-socket", "/run/postctl/uwsgi.sock",
+                                     "--chmod-socket=666"]),
+        ("127.0.0.1:3031", ["--uwsgi-socket", "127.0.0.1:3031"]),
+        ("[::1]:3031", ["--uwsgi-socket", "[::1]:3031"]),
+    ],
+)  # fmt: skip
+def test_uwsgi_command_socket_mode(address: str, flags: list[str]) -> None:
+    """The uwsgi protocol for nginx; a unix socket nginx's user may connect to."""
+    argv = serve.uwsgi_command("uwsgi", serve.ServeOptions(socket=address, port=9000))
+    assert argv == ["uwsgi", "--strict", *flags, *PRODUCTION,
+                    "--processes", "2", "--threads", "8", *TAIL]  # fmt: skip
+
+
+def test_socket_print_command(run: Run) -> None:
+    result = run("serve", "--socket", "127.0.0.1:3031", "--threads", "4", "--print-command")
+    assert result.exit_code == 0, result.output
+    expected = [
+        UWSGI, "--strict", "--uwsgi-socket", "127.0.0.1:3031",
+        *PRODUCTION, "--processes", "2", "--threads", "4", *TAIL,
+    ]  # fmt: skip
+    assert result.stdout == shlex.join(expected) + "\n"
+
+
+@pytest.mark.parametrize("address", ["", " /x.sock", "host:", ":80", "h:0", "h:65536", "h:8o"])
+def test_socket_address_refuses(address: str) -> None:
+    with pytest.raises(ValueError, match=r"unix socket path or HOST:PORT|not HOST:PORT"):
+        serve.socket_address(address)
+
+
+@pytest.mark.parametrize("other", [["--host", "0.0.0.0"], ["--port", "8080"]])
+def test_socket_excludes_the_http_options(run: Run, other: list[str]) -> None:
+    for args in (["--socket", "/tmp/s.sock", *other], [*other, "--socket", "/tmp/s.sock"]):
+        result = run("serve", *args, "--print-command")
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.splitlines()[-1] == (
+            f"Error: --socket and {other[0]} cannot be used together"
+        )
 
 
 @pytest.mark.parametrize(
@@ -73,7 +124,7 @@ def test_print_command_shows_the_uwsgi_line(run: Run) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     expected = [
-        UWSGI, "--strict", "--http-socket", "0.0.0.0:9090",
+        UWSGI, "--strict", "--http", "0.0.0.0:9090",
         *PRODUCTION, "--processes", "4", "--threads", "1", *TAIL,
     ]  # fmt: skip
     assert result.stdout == shlex.join(expected) + "\n"
@@ -100,6 +151,7 @@ def test_print_command_never_shows_the_password(run: Run) -> None:
         (["--port", "65536"], "Invalid value for '--port'"),
         (["--processes", "0"], "Invalid value for '--processes'"),
         (["--threads", "x"], "Invalid value for '--threads'"),
+        (["--socket", "db:x"], "Invalid value for '--socket': not HOST:PORT"),
     ],
 )
 def test_serve_bad_options_are_usage_errors(run: Run, args: list[str], message: str) -> None:
@@ -110,7 +162,8 @@ def test_serve_bad_options_are_usage_errors(run: Run, args: list[str], message: 
 
 
 def test_environment_carries_the_resolved_url() -> None:
-    env = serve.environment({"PATH": "/bin", "POSTCTL_DATABASE_URL": "old"}, "sqlite:///x.db")
+    base = {"PATH": "/bin", "POSTCTL_DATABASE_URL": "old", "POSTCTL_DATABASE_URL_FILE": "/s"}
+    env = serve.environment(base, "sqlite:///x.db")
     assert env == {"PATH": "/bin", "POSTCTL_DATABASE_URL": "sqlite:///x.db"}
 
 
@@ -242,9 +295,48 @@ def test_real_server_serves_and_stops_cleanly_on_sigterm(
         b'{"error": {"status": 404, "message": "post 99 not found"}}\n',
     )
     assert get(f"{base}/readyz") == (200, b'{"status": "ready"}\n')
+    # 16 KB of request headers: the router and the workers' buffer take them.
+    big = urllib.request.Request(
+        f"{base}/post/1", headers={f"X-F-{i}": "x" * 1000 for i in range(16)}
+    )
+    with urllib.request.urlopen(big, timeout=10) as resp:
+        assert (resp.status, resp.read()) == (200, shown.stdout_bytes)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     deadline = time.monotonic() + 5
     while group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not group_alive(proc.pid), "uWSGI left processes behind"
+
+
+def test_a_url_from_a_secret_file_stays_out_of_the_environment() -> None:
+    """The workers read the same file by the same rules; the secret is in no environment."""
+    base = {"PATH": "/bin", "POSTCTL_DATABASE_URL_FILE": "/run/secrets/url"}
+    env = serve.environment(base, "mysql+mysqldb://app:secret@db/posts", from_file=True)
+    assert env == base
+
+
+def test_serve_passes_the_file_setting_on_not_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """postctl serve with MYSQL_PASS_FILE: uWSGI's environment holds no password."""
+    secret = tmp_path / "db_password"
+    secret.write_text("Very$ecret-pw\n")
+    seen: list[dict[str, str]] = []
+
+    def record(path: str, argv: list[str], env: dict[str, str]) -> None:
+        seen.append(env)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execve", record)
+    env: dict[str, str | None] = dict.fromkeys((*CONFIG_VARS, "POSTCTL_DATABASE_URL"))
+    env.update(MYSQL_HOST="db", MYSQL_USER="app", MYSQL_DB="posts", MYSQL_PASS_FILE=str(secret))
+    monkeypatch.setattr(serve, "check_app", lambda url: None)  # db: no such host here
+    result = CliRunner().invoke(cli, ["serve", "--socket", "/tmp/x.sock"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        "postctl: serving mysql+mysqldb://app:***@db/posts?charset=utf8mb4 on uwsgi:///tmp/x.sock\n"
+    )
+    assert seen and seen[0]["MYSQL_PASS_FILE"] == str(secret)
+    assert "POSTCTL_DATABASE_URL" not in seen[0]
+    assert not [k for k, v in seen[0].items() if "Very$ecret" in v]

@@ -103,9 +103,12 @@ class App:
         for url in urls:
             if url:
                 message = db.hide_password(message, url)
-        password = os.environ.get("MYSQL_PASS")
-        if password:
-            message = db.hide_password(message, config.password_url(password))
+        passwords = [os.environ.get("MYSQL_PASS")]
+        if self._setting is not None:
+            passwords.append(self._setting.password)  # also MYSQL_PASS_FILE's
+        for password in passwords:
+            if password:
+                message = db.hide_password(message, config.password_url(password))
         return message
 
 
