@@ -164,7 +164,17 @@ def test_serve_bad_options_are_usage_errors(run: Run, args: list[str], message: 
 def test_environment_carries_the_resolved_url() -> None:
     base = {"PATH": "/bin", "POSTCTL_DATABASE_URL": "old", "POSTCTL_DATABASE_URL_FILE": "/s"}
     env = serve.environment(base, "sqlite:///x.db")
-    assert env == {"PATH": "/bin", "POSTCTL_DATABASE_URL": "sqlite:///x.db"}
+    assert env == {
+        "PATH": "/bin",
+        "MALLOC_ARENA_MAX": "2",
+        "POSTCTL_DATABASE_URL": "sqlite:///x.db",
+    }
+
+
+def test_workers_get_two_malloc_arenas_unless_the_user_chose() -> None:
+    assert serve.environment({}, "sqlite:///x.db")["MALLOC_ARENA_MAX"] == "2"
+    mine = serve.environment({"MALLOC_ARENA_MAX": "8"}, "sqlite:///x.db", from_file=True)
+    assert mine["MALLOC_ARENA_MAX"] == "8"
 
 
 def test_find_uwsgi_prefers_the_one_beside_python(tmp_path: Path) -> None:
@@ -313,7 +323,7 @@ def test_a_url_from_a_secret_file_stays_out_of_the_environment() -> None:
     """The workers read the same file by the same rules; the secret is in no environment."""
     base = {"PATH": "/bin", "POSTCTL_DATABASE_URL_FILE": "/run/secrets/url"}
     env = serve.environment(base, "mysql+mysqldb://app:secret@db/posts", from_file=True)
-    assert env == base
+    assert env == {**base, "MALLOC_ARENA_MAX": "2"}
 
 
 def test_serve_passes_the_file_setting_on_not_the_secret(
