@@ -160,12 +160,17 @@ def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
         wait_until_up(port, proc)
         yield
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server gracefully (SIGTERM), its whole process group if it takes over 15 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def wait_until_up(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -326,12 +331,7 @@ def behind_nginx(env: dict[str, str]) -> Iterator[int]:
             wait_until_up(port, proc)
             yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
         shutil.rmtree(shared, ignore_errors=True)
 
 

@@ -148,12 +148,7 @@ def main() -> int:
         assert children(proc.pid) == pids, "uWSGI replaced a process during the run"
         rss = {pid: (first[pid], rss_kib(pid)) for pid in pids}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        bench_serve.stop(proc)
     print(
         "\nRSS KiB at the end of each minute: "
         + "; ".join(", ".join(f"{sample[pid]:,}" for pid in pids) for sample in samples)
