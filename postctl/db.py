@@ -57,6 +57,7 @@ def make_engine(
     pre_ping: bool = True,
     local_infile: bool = False,
     sync_wait: int = 0,
+    pool_size: int | None = None,
 ) -> Engine:
     """Create the process's engine with the settings each backend needs.
 
@@ -65,14 +66,15 @@ def make_engine(
     local_infile lets the MySQL client send files for `LOAD DATA LOCAL`; only
     the loading commands ask for it, because with it a server may ask for any
     file the client can read. sync_wait sets MariaDB Galera's wsrep_sync_wait in
-    every session (postctl.galera: causal reads).
+    every session (postctl.galera: causal reads). pool_size: a web worker's thread
+    count (SQLAlchemy keeps 5; threads past five would connect per request).
     """
     check_url(url)
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if postgres.is_postgres(parsed):
         parsed, backend = postgres.use_psycopg(parsed), "postgresql"
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {} if pool_size is None else {"pool_size": pool_size}
     if backend in ("mysql", "mariadb"):
         kwargs.update(
             pool_pre_ping=pre_ping,
@@ -156,9 +158,8 @@ class ProcessEngine:
     process that finds an engine inherited from its parent makes its own.
     """
 
-    def __init__(self, url: str, sync_wait: int = 0) -> None:
-        self.url = url
-        self.sync_wait = sync_wait
+    def __init__(self, url: str, sync_wait: int = 0, pool_size: int | None = None) -> None:
+        self.url, self.sync_wait, self.pool_size = url, sync_wait, pool_size
         self._engine: Engine | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -183,7 +184,9 @@ class ProcessEngine:
                 self._engine = None
             if self._engine is None:
                 # Web reads go through `read`, which retries a dropped connection.
-                self._engine = make_engine(self.url, pre_ping=False, sync_wait=self.sync_wait)
+                self._engine = make_engine(
+                    self.url, pre_ping=False, sync_wait=self.sync_wait, pool_size=self.pool_size
+                )
                 self._pid = os.getpid()
             return self._engine
 
@@ -195,8 +198,7 @@ class ProcessEngine:
 
 
 def connect(engine: Engine) -> Connection:
-    """Open a connection; a failure leaves as a one-line DatabaseError (ConfigError:
-    the URL's settings are not what the driver takes)."""
+    """Open a connection; a failure is a one-line DatabaseError (or ConfigError)."""
     try:
         return engine.connect()
     except sa_exc.DBAPIError as err:
@@ -211,8 +213,7 @@ def connect(engine: Engine) -> Connection:
 def transaction(engine: Engine) -> Iterator[Connection]:
     """Open a connection in a transaction, committed on success, rolled back on error.
 
-    Database errors leave as `DatabaseError` with a one-line message that names
-    the masked URL and what to do.
+    Database errors leave as a one-line `DatabaseError` naming the masked URL.
     """
     conn = connect(engine)
     try:

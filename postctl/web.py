@@ -37,12 +37,13 @@ class BadParameter(BadRequest):
     """A query parameter is out of its documented range."""
 
 
-def create_app(database_url: str | None = None) -> Flask:
+def create_app(database_url: str | None = None, pool_size: int | None = None) -> Flask:
     """Create the app; connect to nothing until a request needs the database.
 
     The URL follows the CLI's configuration rules when not given. The engine is
     made per process on first use (see db.ProcessEngine), so the app can be
     created before uWSGI forks its workers without sharing connections.
+    pool_size: the connections each process keeps (its thread count).
     """
     url = database_url or config.database_url()
     db.check_url(url)
@@ -50,7 +51,7 @@ def create_app(database_url: str | None = None) -> Flask:
     # OPTIONS would answer an empty text/html 200; every method but GET/HEAD gets the JSON 405.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    holder = db.ProcessEngine(url, sync_wait=galera.sync_wait_setting())
+    holder = db.ProcessEngine(url, sync_wait=galera.sync_wait_setting(), pool_size=pool_size)
     app.extensions[ENGINE_KEY] = holder
     app.extensions[TOKENS_KEY] = tokens.Cache(
         lambda prefix: db.read(holder.get(), lambda conn: tokens.rows_by_prefix(conn, prefix))

@@ -350,3 +350,35 @@ def test_serve_passes_the_file_setting_on_not_the_secret(
     assert seen and seen[0]["MYSQL_PASS_FILE"] == str(secret)
     assert "POSTCTL_DATABASE_URL" not in seen[0]
     assert not [k for k, v in seen[0].items() if "Very$ecret" in v]
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({"threads": b"8"}, 8), ({"threads": [b"2", b"3"]}, 3), ({}, None),
+    ({"threads": b"x"}, None), ({"threads": b"0"}, None),
+])  # fmt: skip
+def test_wsgi_reads_the_thread_count_from_uwsgi_options(
+    options: dict[str, object], expected: int | None
+) -> None:
+    from postctl import wsgi
+
+    assert wsgi.threads(options) == expected
+
+
+def test_each_worker_pools_a_connection_per_thread(tmp_path: Path) -> None:
+    """Under `postctl serve` the pool holds as many connections as a worker has threads.
+
+    SQLAlchemy keeps 5; with 8 threads the other three would connect per request.
+    """
+    (tmp_path / "probe.py").write_text(
+        "import os\n"
+        "from postctl import wsgi\n"
+        "from postctl.web_base import engine_of\n"
+        "print('pool size', engine_of(wsgi.app).get().pool.size(), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    options = serve.ServeOptions(port=free_port(), threads=7, module="probe:app")
+    argv = [*serve.uwsgi_command(UWSGI, options), "--pythonpath", str(tmp_path)]
+    (tmp_path / "p.db").touch()  # an empty SQLite file: the probe only makes the engine
+    env = {**os.environ, "POSTCTL_DATABASE_URL": f"sqlite:///{tmp_path / 'p.db'}"}
+    done = servers.run(argv, text=True, timeout=30, env=env, cwd=REPO)
+    assert "\npool size 7\n" in done.stderr, done.stderr  # uWSGI logs print()s on stderr
