@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import sqlite3
 import threading
 import time
 import warnings
@@ -19,11 +18,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL
 
-from postctl import hints, postgres
+from postctl import hints, postgres, sqlite
 from postctl.errors import ConfigError, DatabaseError
 
 # The URL helpers, used by the callers of this module too: re-exported.
@@ -34,15 +33,11 @@ from postctl.urls import mask_url as mask_url
 from postctl.urls import url_problem as url_problem
 
 CONNECT_TIMEOUT = 5  # seconds; also bounds a server that accepts but never answers
-# Seconds SQLite waits for another connection's lock before "database is locked":
-# concurrent writers queue instead of failing, within uWSGI's harakiri.
-SQLITE_BUSY_TIMEOUT = 20
 MYSQL_SQL_MODE = "TRADITIONAL,NO_ENGINE_SUBSTITUTION"
 DEADLOCK = 1213  # InnoDB's deadlock, Galera's certification failure: rolled back whole
 WRITE_ATTEMPTS = 6
 
 T = TypeVar("T")
-_SQLITE_BEGIN = "postctl_sqlite_begin"  # execution option: the statement that begins
 
 
 def is_mysql(url: str | URL) -> bool:
@@ -90,8 +85,8 @@ def make_engine(
     elif backend == "postgresql":
         kwargs.update(pool_pre_ping=pre_ping, connect_args=postgres.connect_args(CONNECT_TIMEOUT))
     elif backend == "sqlite":
-        _check_sqlite_file(parsed, must_exist)
-        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT}
+        sqlite.check_file(parsed, must_exist)
+        kwargs["connect_args"] = {"timeout": sqlite.BUSY_TIMEOUT}
     try:
         with warnings.catch_warnings():
             # A query parameter the driver ignores is a mistake in the URL, not a warning.
@@ -107,47 +102,8 @@ def make_engine(
         reason = str(err).split(" (Background on")[0]
         raise ConfigError(f"cannot use {mask_url(parsed)}: {reason}") from None
     if backend == "sqlite":
-        _own_sqlite_transactions(engine)
+        sqlite.own_transactions(engine)
     return engine
-
-
-def _own_sqlite_transactions(engine: Engine) -> None:
-    """Let SQLAlchemy, not the sqlite3 module, begin transactions.
-
-    The sqlite3 module starts a transaction only before DML, so a SAVEPOINT
-    issued first would start (and its release commit) the whole transaction.
-    This is the recipe from SQLAlchemy's SQLite dialect documentation.
-    """
-
-    @event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        # Straight to the driver: SQLAlchemy's execution path costs as much as a query.
-        statement = conn.get_execution_options().get(_SQLITE_BEGIN, "BEGIN")
-        try:
-            conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
-        except sqlite3.Error as err:  # wrapped as SQLAlchemy would: callers catch DBAPIError
-            raise sa_exc.DBAPIError.instance(statement, None, err, sqlite3.Error) from None
-
-
-def sqlite_file_missing(url: str | URL) -> bool:
-    """Tell whether the URL names a SQLite file on disk that does not exist (yet)."""
-    parsed = make_url(url)
-    path = str(parsed.database or "")
-    on_disk = path not in ("", ":memory:") and not path.startswith("file:")
-    return parsed.get_backend_name() == "sqlite" and on_disk and not os.path.exists(path)
-
-
-def _check_sqlite_file(url: URL, must_exist: bool) -> None:
-    """Refuse to let a read silently create an empty SQLite file."""
-    if must_exist and sqlite_file_missing(url):
-        raise DatabaseError(
-            f"{mask_url(url)}: database file {url.database} does not exist; "
-            "run `postctl reset-db` first to create it"
-        )
 
 
 class ProcessEngine:
@@ -235,28 +191,29 @@ def write(engine: Engine, work: Callable[[Connection], T]) -> T:
     transaction back: it runs again, up to WRITE_ATTEMPTS times in all. Other
     exceptions roll back.
     """
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            conn = engine.connect()  # a failure to connect is not retried: no doubled timeout
-        except sa_exc.DBAPIError as err:
-            raise DatabaseError(describe_error(engine, err)) from None
-        with conn:
-            if conn.dialect.name == "sqlite":
-                conn.execution_options(**{_SQLITE_BEGIN: "BEGIN IMMEDIATE"})
-            committing = False
+    with sqlite.one_writer(engine):  # SQLite: this process's writers queue here first
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                trans = conn.begin()
-                result = work(conn)
-                committing = True
-                trans.commit()
-                return result
+                conn = engine.connect()  # a failure to connect is not retried: no doubled timeout
             except sa_exc.DBAPIError as err:
-                if attempt == 1 and err.connection_invalidated and not committing:
-                    continue
-                if mysql_code(err) == DEADLOCK and attempt < WRITE_ATTEMPTS:
-                    time.sleep(random.uniform(0, 0.01 * attempt))  # apart from the winner
-                    continue
                 raise DatabaseError(describe_error(engine, err)) from None
+            with conn:
+                if conn.dialect.name == "sqlite":
+                    conn.execution_options(**{sqlite.BEGIN_OPTION: "BEGIN IMMEDIATE"})
+                committing = False
+                try:
+                    trans = conn.begin()
+                    result = work(conn)
+                    committing = True
+                    trans.commit()
+                    return result
+                except sa_exc.DBAPIError as err:
+                    if attempt == 1 and err.connection_invalidated and not committing:
+                        continue
+                    if mysql_code(err) == DEADLOCK and attempt < WRITE_ATTEMPTS:
+                        time.sleep(random.uniform(0, 0.01 * attempt))  # apart from the winner
+                        continue
+                    raise DatabaseError(describe_error(engine, err)) from None
     raise AssertionError("unreachable")
 
 

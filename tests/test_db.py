@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, insert, text
 
-from postctl import db, queries, schema
+from postctl import db, hints, queries, schema, sqlite
 from postctl.errors import DatabaseError, NotFoundError
 from tests.conftest import table_rows
 
@@ -209,3 +209,35 @@ def test_sqlite_errors_say_what_to_do(tmp_path: Path) -> None:
         f"sqlite:///{path}?timeout=0: database is locked; "
         "another process is writing to it; try again when it is done"
     )
+
+
+def test_sqlite_writers_of_one_process_take_turns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second thread waits for the first's write in the process, within the busy timeout."""
+    monkeypatch.setattr(sqlite, "BUSY_TIMEOUT", 0.3)
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'w.db'}", must_exist=False)
+    inside, done = threading.Event(), threading.Event()
+
+    def hold(conn: object) -> None:
+        inside.set()
+        done.wait(timeout=10)
+
+    holder = threading.Thread(target=db.write, args=(engine, hold))
+    holder.start()
+    try:
+        assert inside.wait(timeout=10)
+        with pytest.raises(DatabaseError) as caught, sqlite.one_writer(engine):
+            pass
+        assert str(caught.value) == (
+            f"sqlite:///{tmp_path / 'w.db'}: database is locked; "
+            f"{hints.sqlite('database is locked')}"
+        )
+        with sqlite.one_writer(create_engine("sqlite://")):
+            pass  # an engine make_engine did not make (or of another backend): no lock
+    finally:
+        done.set()
+        holder.join()
+    with sqlite.one_writer(engine), sqlite.one_writer(engine):
+        assert db.write(engine, lambda conn: 1) == 1  # the same thread may nest
+    engine.dispose()

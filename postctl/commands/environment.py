@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from postctl import config, db, environments, galera
+from postctl import config, db, environments, galera, sqlite
 from postctl.commands.base import App, Failure, pass_app
 from postctl.errors import NotFoundError
 
@@ -35,7 +35,7 @@ def guard_destructive(app: App, engine: Engine, action: str, allow: bool) -> Non
 
     `action` starts the message, e.g. "refusing to reset URL".
     """
-    if db.sqlite_file_missing(app.url):
+    if sqlite.file_missing(app.url):
         return  # no file, nothing in it to protect (and reading would create it)
     if db.is_mysql(app.url):  # first: a node out of the primary component answers no read
         galera_refusal = galera.refusal(galera.probe(engine), action)
