@@ -151,14 +151,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[None]:
-    """Run a uWSGI command until the block ends; wait until /post/1 answers."""
+def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[int]:
+    """Run a uWSGI command until the block ends; wait until /post/1 answers; give its pid."""
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
         wait_until_up(port, proc)
-        yield
+        yield proc.pid
     finally:
         stop(proc)
 

@@ -17,18 +17,15 @@ import argparse
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from serve import free_port, latency_ms, server  # bench/serve.py, beside this file
 from sqlalchemy import create_engine, make_url, text
 
 from postctl import db, queries, schema, serve, tokens
@@ -107,40 +104,6 @@ def prepare(url: str) -> str:
     return secret
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def server(argv: list[str], env: dict[str, str], port: int) -> Iterator[int]:
-    """Run a uWSGI command in its own process group until the block ends."""
-    proc = subprocess.Popen(
-        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                sys.exit(f"server on port {port} exited with {proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/post/1", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit(f"server on port {port} did not answer within 30 s")
-                time.sleep(0.2)
-        yield proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def tree_cpu_seconds(pid: int) -> float:
     """CPU time of a uWSGI master, its workers, and the workers it has reaped (recycled)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -183,11 +146,6 @@ def run_wrk(port: int, pid: int, args: argparse.Namespace, script: Path, seconds
         errors.group(0) if errors else "",
         1000 * cpu / max(requests, 1),
     )
-
-
-def latency_ms(out: str, percentile: str) -> float:
-    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)\b", out).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 def run(args: argparse.Namespace) -> int:
