@@ -64,13 +64,21 @@ def one_writer(engine: Engine) -> Iterator[None]:
     if lock is None:
         yield
         return
-    if not lock.acquire(timeout=BUSY_TIMEOUT):
+    if not lock.acquire(timeout=_busy_timeout(engine.url)):
         reason = "database is locked"
         raise DatabaseError(f"{mask_url(engine.url)}: {reason}; {hints.sqlite(reason)}")
     try:
         yield
     finally:
         lock.release()
+
+
+def _busy_timeout(url: URL) -> float:
+    """Return how long a writer waits for the lock: the URL's ?timeout=, else BUSY_TIMEOUT."""
+    try:
+        return max(0.0, float(url.query.get("timeout", BUSY_TIMEOUT)))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return BUSY_TIMEOUT
 
 
 def file_missing(url: str | URL) -> bool:

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, insert, text
+from sqlalchemy import Engine, create_engine, insert, make_url, text
 
 from postctl import db, hints, queries, schema, sqlite
 from postctl.errors import DatabaseError, NotFoundError
@@ -211,12 +211,10 @@ def test_sqlite_errors_say_what_to_do(tmp_path: Path) -> None:
     )
 
 
-def test_sqlite_writers_of_one_process_take_turns(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sqlite_writers_of_one_process_take_turns(tmp_path: Path) -> None:
     """A second thread waits for the first's write in the process, within the busy timeout."""
-    monkeypatch.setattr(sqlite, "BUSY_TIMEOUT", 0.3)
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'w.db'}", must_exist=False)
+    url = f"sqlite:///{tmp_path / 'w.db'}?timeout=0.3"  # the URL's wait, not the default 20 s
+    engine = db.make_engine(url, must_exist=False)
     inside, done = threading.Event(), threading.Event()
 
     def hold(conn: object) -> None:
@@ -229,9 +227,8 @@ def test_sqlite_writers_of_one_process_take_turns(
         assert inside.wait(timeout=10)
         with pytest.raises(DatabaseError) as caught, sqlite.one_writer(engine):
             pass
-        assert str(caught.value) == (
-            f"sqlite:///{tmp_path / 'w.db'}: database is locked; "
-            f"{hints.sqlite('database is locked')}"
+        assert (
+            str(caught.value) == f"{url}: database is locked; {hints.sqlite('database is locked')}"
         )
         with sqlite.one_writer(create_engine("sqlite://")):
             pass  # an engine make_engine did not make (or of another backend): no lock
@@ -241,3 +238,11 @@ def test_sqlite_writers_of_one_process_take_turns(
     with sqlite.one_writer(engine), sqlite.one_writer(engine):
         assert db.write(engine, lambda conn: 1) == 1  # the same thread may nest
     engine.dispose()
+
+
+@pytest.mark.parametrize(("query", "seconds"), [
+    ("", sqlite.BUSY_TIMEOUT), ("?timeout=0", 0.0), ("?timeout=2.5", 2.5),
+    ("?timeout=-1", 0.0), ("?timeout=soon", sqlite.BUSY_TIMEOUT),
+])  # fmt: skip
+def test_sqlite_writers_wait_as_long_as_the_url_says(query: str, seconds: float) -> None:
+    assert sqlite._busy_timeout(make_url(f"sqlite:///posts.db{query}")) == seconds
