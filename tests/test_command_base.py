@@ -1,8 +1,8 @@
-"""The options every listing command shares (commands/base.format_options), on a new command.
+"""What every command shares (commands/base.py): the listing options, and the App's messages.
 
-show-post and list-posts were decorated when postctl was imported; decorating a
-command here runs format_options again, so what it adds is checked where it is
-made. The expected help is docs/commands.md's, for show-post.
+show-post and list-posts were decorated with format_options when postctl was
+imported; decorating a command here runs it again, so what it adds is checked
+where it is made. The expected help is docs/commands.md's, for show-post.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from postctl.cli import CONTEXT_SETTINGS
-from postctl.commands.base import format_options
+from postctl.commands.base import App, format_options
+from postctl.errors import ConfigError
 from tests.conftest import REPO
 
 
@@ -62,3 +63,26 @@ def test_a_value_not_offered_is_a_usage_error(option: str, value: str) -> None:
     assert result.exit_code == 2
     assert result.output.splitlines()[-1].startswith("Error: Invalid value for ")
     assert f"'{option}': '{value}' is not one of " in result.output
+
+
+def test_an_app_given_a_url_names_the_option_in_its_errors() -> None:
+    app = App("nonsense")
+    with pytest.raises(ConfigError) as err:
+        app.check()
+    assert app.describe(err.value) == (
+        "--database-url: invalid database URL: "
+        "not of the form dialect+driver://user:password@host:port/database"
+    )
+    # An error raised without naming its setting is given the App's.
+    told = App("sqlite:///x.db", "POSTCTL_DATABASE_URL").describe(ConfigError("bad"))
+    assert told == "POSTCTL_DATABASE_URL: bad"
+    assert App().describe(ConfigError("bad")) == "bad"  # no setting known yet: none named
+
+
+def test_every_password_the_environment_holds_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The URL in use, and the settings not in use (MYSQL_PASS, the URL variables), alike."""
+    monkeypatch.setenv("MYSQL_PASS", "Very$ecret")
+    monkeypatch.setenv("DATABASE_URL", "mysql://u:0ther%2Fpass@h/d")
+    app = App("mysql://u:Given%40pass@h/d")
+    told = app.describe(RuntimeError("Very$ecret 0ther/pass Given@pass Given%40pass"))
+    assert told == "*** *** *** ***"
