@@ -8,6 +8,7 @@ where it is made. The expected help is docs/commands.md's, for show-post.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 import pytest
@@ -86,3 +87,24 @@ def test_every_password_the_environment_holds_is_masked(monkeypatch: pytest.Monk
     app = App("mysql://u:Given%40pass@h/d")
     told = app.describe(RuntimeError("Very$ecret 0ther/pass Given@pass Given%40pass"))
     assert told == "*** *** *** ***"
+
+
+def test_a_url_from_a_secret_file_is_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POSTCTL_DATABASE_URL_FILE's URL is in no variable: only the setting read holds it."""
+    secret = tmp_path / "url"
+    secret.write_text("mysql://u:Fi1e$ecret@h/d\n", encoding="utf-8")
+    monkeypatch.setenv("POSTCTL_DATABASE_URL_FILE", str(secret))
+    app = App()
+    app.check()  # reads the setting, as every command does first
+    assert app.describe(RuntimeError("Fi1e$ecret, Fi1e%24ecret")) == "***, ***"
+
+
+def test_an_error_whose_message_fails_is_told_by_its_kind() -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no message")
+
+    told = App("sqlite:///x.db").describe(Unprintable())
+    assert told == "Unprintable (its message cannot be shown)"

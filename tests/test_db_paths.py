@@ -211,6 +211,18 @@ def test_a_write_on_a_dropped_connection_runs_once_more(sqlite_file: tuple[str, 
     assert (str(err.value), len(calls)) == (f"{url}: gone away", 2)
 
 
+def test_a_write_that_cannot_connect_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'dir' / 'x.db'}"
+    engine = db.make_engine(url, must_exist=False)
+    work, calls = failing([])
+    with pytest.raises(DatabaseError) as err:
+        db.write(engine, work)
+    assert (str(err.value), len(calls)) == (
+        f"{url}: unable to open database file; {hints.sqlite('unable to open database file')}",
+        0,
+    )
+
+
 def test_a_write_whose_commit_failed_is_not_run_again(sqlite_file: tuple[str, Engine]) -> None:
     """The commit may have been applied: running the work again could write it twice."""
     url, engine = sqlite_file
@@ -317,7 +329,9 @@ def test_a_forked_process_makes_its_own_engine_and_leaves_the_parents(
 
 
 def test_a_process_engine_passes_its_settings_on() -> None:
-    plain = connect_params(db.ProcessEngine(MYSQL_URL).get())
+    engine = db.ProcessEngine(MYSQL_URL).get()
+    assert engine.pool._pre_ping is False  # type: ignore[attr-defined]  # reads retry instead
+    plain = connect_params(engine)
     assert plain["init_command"] == f"SET SESSION sql_mode='{db.MYSQL_SQL_MODE}'"
     synced = connect_params(db.ProcessEngine(MYSQL_URL, sync_wait=1).get())
     assert synced["init_command"].endswith(", wsrep_sync_wait = 1")
