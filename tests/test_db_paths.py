@@ -112,6 +112,9 @@ def test_sqlite_connections_wait_for_the_busy_timeout(tmp_path: Path) -> None:
     assert engine.pool.size() == 2  # type: ignore[attr-defined]
     default = db.make_engine(f"sqlite:///{tmp_path / 'b.db'}", must_exist=False)
     assert default.pool.size() == 5  # type: ignore[attr-defined]  # SQLAlchemy's own
+    # The URL's own wait wins: ?timeout=0 fails at once on a lock.
+    own = db.make_engine(f"sqlite:///{tmp_path / 'b.db'}?timeout=0", must_exist=False)
+    assert connect_params(own)["timeout"] == 0
 
 
 def test_a_missing_mysql_driver_names_the_extra_to_install(
