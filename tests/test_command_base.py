@@ -18,6 +18,7 @@ from postctl.cli import CONTEXT_SETTINGS
 from postctl.commands.base import App, format_options
 from postctl.errors import ConfigError
 from tests.conftest import REPO
+from tests.test_db_paths import connect_params
 
 
 def listing(default_style: str) -> click.Command:
@@ -108,3 +109,10 @@ def test_an_error_whose_message_fails_is_told_by_its_kind() -> None:
 
     told = App("sqlite:///x.db").describe(Unprintable())
     assert told == "Unprintable (its message cannot be shown)"
+
+
+def test_only_a_loading_command_lets_the_server_ask_for_files() -> None:
+    """LOAD DATA LOCAL lets a server ask for any file the client can read: off unless asked."""
+    url = "mysql+mysqldb://app:s3cret@db/posts"
+    assert connect_params(App(url).engine())["local_infile"] == 0
+    assert connect_params(App(url).engine(local_infile=True))["local_infile"] == 1
