@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy import exc as sa_exc
 
 from postctl import db, hints, sqlite
-from postctl.errors import DatabaseError
+from postctl.errors import ConfigError, DatabaseError
 
 MYSQL_URL = "mysql+mysqldb://app:s3cret@db:3306/posts"
 MASKED_MYSQL_URL = "mysql+mysqldb://app:***@db:3306/posts"
@@ -126,6 +126,25 @@ def test_a_missing_mysql_driver_names_the_extra_to_install(
     message = str(err.value)
     assert message.startswith(f"cannot use {MASKED_MYSQL_URL}: its driver is not installed (")
     assert message.endswith("); install it with pip install 'postctl[mysql]'")
+
+
+def test_a_setting_the_driver_refuses_is_named_on_connecting() -> None:
+    engine = db.make_engine(f"{MYSQL_URL}?foo=bar")  # MySQLdb refuses it before any network
+    with pytest.raises(ConfigError) as err:
+        db.connect(engine)
+    message = str(err.value)
+    prefix = f"cannot connect to {MASKED_MYSQL_URL}?foo=bar: the driver refuses its settings ("
+    assert message.startswith(prefix), message
+    assert "foo" in message.removeprefix(prefix) and "\n" not in message
+
+
+def test_a_setting_sqlalchemy_would_ignore_is_refused_at_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}?foo=bar"
+    with pytest.raises(ConfigError) as err:
+        db.make_engine(url, must_exist=False)
+    message = str(err.value)
+    assert message.startswith(f"cannot use {url}: Query string argument(s) 'foo' are not "), message
+    assert "Background on" not in message and "\n" not in message
 
 
 def test_is_mysql_knows_both_names() -> None:
