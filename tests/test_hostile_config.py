@@ -108,6 +108,15 @@ def test_help_and_completion_work_whatever_the_setting() -> None:
             "mysql+mysqldb://u:p@ss@h/d",
             "an '@' in the user name or password must be written as %40",
         ),
+        # An unencoded "@" and "/" in the password: the rest would become the database name.
+        (
+            "mysql+mysqldb://u:S3c@/r3T@127.0.0.1:3306/d",
+            "an '@' in the user name or password must be written as %40",
+        ),
+        (
+            "mysql+mysqldb://u:S3c@x/r3T@127.0.0.1/d",
+            "an '@' in the user name or password must be written as %40",
+        ),
         ("nosuchdb://u:p@h/d", "unknown kind of database 'nosuchdb'"),
         ("sqlite:///a\0b.db", "it contains a NUL character"),
         ("sqlite:///caf\udce9.db", "it is not valid UTF-8 text"),
@@ -138,6 +147,8 @@ def test_url_problems_are_named_without_the_url(url: str, reason: str) -> None:
         "mysql+mysqldb://u:p@h:65535/d",
         "postgres://u:p@h/d",  # PostgreSQL's own short form
         "sqlite:///x.db?next=a://h:x",  # a "://" in the query is not the authority
+        "sqlite:///dir@x/posts.db",  # an "@" in a path, with no user name before it
+        "mysql+mysqldb://u:p@h/d?init=a@b",  # or in the query
     ],
 )
 def test_good_urls_have_no_problem(url: str) -> None:
