@@ -199,6 +199,8 @@ def test_mysql_variables_are_checked_one_by_one(name: str, value: str, message: 
                 "P/a$s",
             ],
         ),
+        # A user name with an "@" (user@server, as Azure's MySQL has them): as SQLAlchemy reads it.
+        ("mysql+mysqldb://app@srv:Secr%24t1@h/db", ["Secr%24t1", "Secr$t1"]),
         ("sqlite:///x.db", []),
         ("not a url", []),
     ],
