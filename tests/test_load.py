@@ -372,3 +372,32 @@ def test_a_server_without_local_infile_gets_inserts(
     assert [(r.rows, r.method) for r in results] == [(1, "executemany")]
     assert table_rows(eng) == [(1, "a\\b", "x\\y@b.c", datetime(2018, 10, 3, 12, 30))]
     eng.dispose()
+
+
+@pytest.mark.parametrize("message", ["disk I/O error\nmore", ""])
+def test_a_batch_the_database_rejects_is_named_by_its_lines(
+    engine: Engine, tmp_path: Path, message: str
+) -> None:
+    """An error other than a duplicate id: the batch's lines and the first line of the reason."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.source import Source
+    from postctl.fixtures.write import insert_batches
+
+    header = "id,content,author_email,created_time\n"
+    path = write_csv(
+        tmp_path, header + "1,a,a@b.c,2020-01-01 00:00:00\n2,b,a@b.c,2020-01-02 00:00:00\n"
+    )
+    problems: list[Problem] = []
+    with engine.begin() as conn:
+        rejected = conn.dialect.loaded_dbapi.OperationalError(message)
+
+        def refuse(_rows: object) -> None:
+            raise rejected
+
+        count = insert_batches(conn, "post", Source(path, "2020-01-03 00:00:00", problems), refuse)
+    reason = message.splitlines()[0] if message else "OperationalError"
+    assert (count, problems) == (
+        0,
+        [Problem(path, 2, None, None, f"database rejected rows on lines 2-3: {reason}")],
+    )
+    assert table_rows(engine) == []
