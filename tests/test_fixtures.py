@@ -425,3 +425,13 @@ def test_a_taken_id_twice_is_named_each_time(engine: Engine, tmp_path: Path) -> 
         "(value '5')",
         f"{path}:4: column id: duplicate id (also on an earlier line) (value '5')",
     )
+
+
+def test_read_rows_follows_the_files_own_columns(tmp_path: Path) -> None:
+    """Two columns of four, in another order: each value lands in its own field."""
+    from postctl.fixtures.validate import read_rows
+
+    path = write_csv(tmp_path, "author_email,content\na@b.c,Hello\n")
+    problems: list[Problem] = []
+    rows = [row for batch in read_rows(path, "2020-01-01 00:00:00", problems) for row in batch.rows]
+    assert (rows, problems) == ([(None, b"Hello", "a@b.c", "2020-01-01 00:00:00")], [])
