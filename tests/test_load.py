@@ -401,3 +401,13 @@ def test_a_batch_the_database_rejects_is_named_by_its_lines(
         [Problem(path, 2, None, None, f"database rejected rows on lines 2-3: {reason}")],
     )
     assert table_rows(engine) == []
+
+
+def test_each_backend_names_its_write_method(engine: Engine) -> None:
+    """The result names how the rows went in: SQLite's executemany, MariaDB's LOAD DATA, ..."""
+    expected = {"sqlite": "executemany", "postgresql": "copy"}.get(engine.dialect.name)
+    if expected is None:
+        pytest.skip("MariaDB's two methods are checked by the tests of each path")
+    with db.transaction(engine) as conn:
+        results = load_fixtures(conn, find_files([REPO / "fixtures"]))
+    assert [(r.rows, r.method) for r in results] == [(5, expected)]
