@@ -374,9 +374,16 @@ def test_a_server_without_local_infile_gets_inserts(
     eng.dispose()
 
 
-@pytest.mark.parametrize("message", ["disk I/O error\nmore", ""])
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("OperationalError", "disk I/O error\nmore"),
+        ("OperationalError", ""),
+        ("IntegrityError", "x"),
+    ],
+)
 def test_a_batch_the_database_rejects_is_named_by_its_lines(
-    engine: Engine, tmp_path: Path, message: str
+    engine: Engine, tmp_path: Path, kind: str, message: str
 ) -> None:
     """An error other than a duplicate id: the batch's lines and the first line of the reason."""
     from postctl.fixtures.report import Problem
@@ -389,13 +396,13 @@ def test_a_batch_the_database_rejects_is_named_by_its_lines(
     )
     problems: list[Problem] = []
     with engine.begin() as conn:
-        rejected = conn.dialect.loaded_dbapi.OperationalError(message)
+        rejected = getattr(conn.dialect.loaded_dbapi, kind)(message)
 
         def refuse(_rows: object) -> None:
             raise rejected
 
         count = insert_batches(conn, "post", Source(path, "2020-01-03 00:00:00", problems), refuse)
-    reason = message.splitlines()[0] if message else "OperationalError"
+    reason = message.splitlines()[0] if message else kind
     assert (count, problems) == (
         0,
         [Problem(path, 2, None, None, f"database rejected rows on lines 2-3: {reason}")],
