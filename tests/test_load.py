@@ -391,9 +391,8 @@ def test_a_batch_the_database_rejects_is_named_by_its_lines(
     from postctl.fixtures.write import insert_batches
 
     header = "id,content,author_email,created_time\n"
-    path = write_csv(
-        tmp_path, header + "1,a,a@b.c,2020-01-01 00:00:00\n2,b,a@b.c,2020-01-02 00:00:00\n"
-    )
+    rows = "".join(f"{i},a,a@b.c,2020-01-0{i} 00:00:00\n" for i in (1, 2, 3))
+    path = write_csv(tmp_path, header + rows)
     problems: list[Problem] = []
     with engine.begin() as conn:
         rejected = getattr(conn.dialect.loaded_dbapi, kind)(message)
@@ -405,7 +404,7 @@ def test_a_batch_the_database_rejects_is_named_by_its_lines(
     reason = message.splitlines()[0] if message else kind
     assert (count, problems) == (
         0,
-        [Problem(path, 2, None, None, f"database rejected rows on lines 2-3: {reason}")],
+        [Problem(path, 2, None, None, f"database rejected rows on lines 2-4: {reason}")],
     )
     assert table_rows(engine) == []
 
