@@ -86,7 +86,8 @@ def make_engine(
         kwargs.update(pool_pre_ping=pre_ping, connect_args=postgres.connect_args(CONNECT_TIMEOUT))
     elif backend == "sqlite":
         sqlite.check_file(parsed, must_exist)
-        kwargs["connect_args"] = {"timeout": sqlite.BUSY_TIMEOUT}
+        if "timeout" not in parsed.query:  # the URL's own (?timeout=0: fail at once) wins
+            kwargs["connect_args"] = {"timeout": sqlite.BUSY_TIMEOUT}
     try:
         with warnings.catch_warnings():
             # A query parameter the driver ignores is a mistake in the URL, not a warning.

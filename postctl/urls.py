@@ -71,9 +71,13 @@ def url_problem(url: str) -> str | None:
 
 def _authority_problem(url: str) -> str | None:
     """Check the host and port as SQLAlchemy's URL pattern finds them, before it parses them."""
-    match = _HOST_PORT.match(url.partition("://")[2])
-    host_port = match.group(1) if match else ""
-    if "@" in host_port:
+    after = url.partition("://")[2]
+    match = _HOST_PORT.match(after)
+    whole, host_port = (match.group(0), match.group(1)) if match else ("", "")
+    # An "@" left in a password ends it there: what follows becomes the host, or, after a
+    # "/" in the password too, the database name (and part of the password is shown).
+    in_path = "@" in whole and "@" in after[len(whole) :].partition("?")[0]
+    if "@" in host_port or in_path:
         return "an '@' in the user name or password must be written as %40"
     if host_port.startswith("["):
         _host, closed, port = host_port[1:].partition("]")

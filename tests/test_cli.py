@@ -130,13 +130,20 @@ def test_reset_db_refuses_without_yes_and_without_terminal(
 
 @pytest.mark.parametrize(("answer", "code"), [("y\n", 0), ("n\n", 4), ("\n", 4)])
 def test_reset_db_asks_on_a_terminal(
-    loaded: Engine, run: Run, monkeypatch: pytest.MonkeyPatch, answer: str, code: int
+    loaded: Engine, run: Run, monkeypatch: pytest.MonkeyPatch, answer: str, code: int, db_url: str
 ) -> None:
+    from postctl.db import mask_url
+
     monkeypatch.setattr(base, "_stdin_is_tty", lambda: True)
     before = table_rows(loaded)
     result = run("reset-db", input=answer)
     assert result.exit_code == code, result.output
-    assert "Drop and recreate all tables in " in result.stderr
+    # The question on stderr, "no" unless answered: stdout stays for what was done.
+    question = f"Drop and recreate all tables in {mask_url(db_url)}? Every post will be lost."
+    refusal = f"Error: refusing to reset {mask_url(db_url)}, nothing changed: not confirmed\n"
+    assert result.stderr == f"{question} [y/N]: {answer}" + ("" if code == 0 else refusal)
+    done = f"Reset {mask_url(db_url)}: dropped and created table post.\n"
+    assert result.stdout == (done if code == 0 else "")
     assert table_rows(loaded) == ([] if code == 0 else before)
 
 

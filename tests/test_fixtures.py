@@ -425,3 +425,24 @@ def test_a_taken_id_twice_is_named_each_time(engine: Engine, tmp_path: Path) -> 
         "(value '5')",
         f"{path}:4: column id: duplicate id (also on an earlier line) (value '5')",
     )
+
+
+def test_read_rows_follows_the_files_own_columns(tmp_path: Path) -> None:
+    """Two columns of four, in another order: each value lands in its own field."""
+    from postctl.fixtures.validate import read_rows
+
+    path = write_csv(tmp_path, "author_email,content\na@b.c,Hello\n")
+    problems: list[Problem] = []
+    rows = [row for batch in read_rows(path, "2020-01-01 00:00:00", problems) for row in batch.rows]
+    assert (rows, problems) == ([(None, b"Hello", "a@b.c", "2020-01-01 00:00:00")], [])
+
+
+def test_content_not_utf8_is_found_wherever_it_is_in_a_batch(tmp_path: Path) -> None:
+    """UTF-8 is checked many contents at a time: the last of 600 is checked too."""
+    validator = Validator(tmp_path / "posts.csv", list(COLUMNS), "2020-01-01 00:00:00")
+    fields = [[str(i), "x", "a@b.c", "2020-01-01 00:00:00"] for i in range(1, 601)]
+    fields[-1][1] = b"caf\xe9".decode("latin-1")  # as the reader gives bytes that are not UTF-8
+    problems: list[Problem] = []
+    batch = validator.batch(Records(list(range(2, 602)), fields, 0), problems)
+    assert (len(batch.rows), batch.lines[-1]) == (599, 600)
+    assert [(p.line, p.column) for p in problems] == [(601, "content")]

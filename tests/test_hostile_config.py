@@ -108,9 +108,25 @@ def test_help_and_completion_work_whatever_the_setting() -> None:
             "mysql+mysqldb://u:p@ss@h/d",
             "an '@' in the user name or password must be written as %40",
         ),
+        # An unencoded "@" and "/" in the password: the rest would become the database name.
+        (
+            "mysql+mysqldb://u:S3c@/r3T@127.0.0.1:3306/d",
+            "an '@' in the user name or password must be written as %40",
+        ),
+        (
+            "mysql+mysqldb://u:S3c@x/r3T@127.0.0.1/d",
+            "an '@' in the user name or password must be written as %40",
+        ),
         ("nosuchdb://u:p@h/d", "unknown kind of database 'nosuchdb'"),
         ("sqlite:///a\0b.db", "it contains a NUL character"),
         ("sqlite:///caf\udce9.db", "it is not valid UTF-8 text"),
+        # The port's range, at each end and one past it.
+        ("mysql+mysqldb://u:p@h:0/d", "the port is not from 1 to 65535"),
+        ("mysql+mysqldb://u:p@h:65536/d", "the port is not from 1 to 65535"),
+        ("mysql+mysqldb://u:p@[::1:3306/d", "an IPv6 host must be closed with ']'"),
+        ("mysql+mysqldb://u:p@[::1]]:3306/d", "only a port may follow an IPv6 host"),
+        # Digits Python's int() takes but a URL may not hold, after an IPv6 host too.
+        ("mysql+mysqldb://u:p@[::1]:\u066112/d", "the port is not a number"),
     ],
 )
 def test_url_problems_are_named_without_the_url(url: str, reason: str) -> None:
@@ -122,7 +138,18 @@ def test_url_problems_are_named_without_the_url(url: str, reason: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["sqlite:///x.db", "sqlite://", "mysql+mysqldb://u:p%40ss@[::1]:3306/d?charset=utf8mb4"],
+    [
+        "sqlite:///x.db",
+        "sqlite://",
+        "mysql+mysqldb://u:p%40ss@[::1]:3306/d?charset=utf8mb4",
+        "mysql+mysqldb://u:p@[::1]/d",
+        "mysql+mysqldb://u:p@h:1/d",
+        "mysql+mysqldb://u:p@h:65535/d",
+        "postgres://u:p@h/d",  # PostgreSQL's own short form
+        "sqlite:///x.db?next=a://h:x",  # a "://" in the query is not the authority
+        "sqlite:///dir@x/posts.db",  # an "@" in a path, with no user name before it
+        "mysql+mysqldb://u:p@h/d?init=a@b",  # or in the query
+    ],
 )
 def test_good_urls_have_no_problem(url: str) -> None:
     assert db.url_problem(url) is None
@@ -158,6 +185,23 @@ def test_mysql_variables_are_checked_one_by_one(name: str, value: str, message: 
         ),
         # An "@" left unencoded: every "@" after the user name ends a candidate.
         ("mysql://u:Pa$s@w@h/db", ["Pa%24s%40w", "Pa$s@w", "Pa%24s", "Pa$s"]),
+        # Escaped and unescaped characters in one candidate, a "/" among them.
+        (
+            "mysql://u:P/a%24s@w@h/db",
+            [
+                "P%2Fa%2524s%40w",
+                "P%2Fa%24s%40w",
+                "P%2Fa%2524s",
+                "P%2Fa%24s",
+                "P/a%24s@w",
+                "P/a$s@w",
+                "P/a%24s",
+                "P/a$s",
+            ],
+        ),
+        # A user name with an "@" (user@server, as Azure's MySQL has them): as SQLAlchemy reads it.
+        ("mysql+mysqldb://app@srv:Secr%24t1@h/db", ["Secr%24t1", "Secr$t1"]),
+        ("sqlite:///x.db", []),
         ("not a url", []),
     ],
 )
@@ -165,6 +209,15 @@ def test_the_forms_a_password_is_looked_for_in(url: str, forms: list[str]) -> No
     from postctl.urls import password_forms
 
     assert password_forms(url) == forms
+
+
+def test_passwords_shorter_than_four_characters_are_not_looked_for_in_text() -> None:
+    """Masking every "ab" of a message would garble it and show the password by its gaps."""
+    from postctl.urls import hide_password
+
+    told = "no Q1w2 for abc here"
+    assert hide_password(told, "mysql://u:Q1w2@h/db") == "no *** for abc here"
+    assert hide_password(told, "mysql://u:abc@h/db") == told
 
 
 def test_a_password_in_the_query_string_is_masked_too() -> None:

@@ -372,3 +372,48 @@ def test_a_server_without_local_infile_gets_inserts(
     assert [(r.rows, r.method) for r in results] == [(1, "executemany")]
     assert table_rows(eng) == [(1, "a\\b", "x\\y@b.c", datetime(2018, 10, 3, 12, 30))]
     eng.dispose()
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("OperationalError", "disk I/O error\nmore"),
+        ("OperationalError", ""),
+        ("IntegrityError", "x"),
+    ],
+)
+def test_a_batch_the_database_rejects_is_named_by_its_lines(
+    engine: Engine, tmp_path: Path, kind: str, message: str
+) -> None:
+    """An error other than a duplicate id: the batch's lines and the first line of the reason."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.source import Source
+    from postctl.fixtures.write import insert_batches
+
+    header = "id,content,author_email,created_time\n"
+    rows = "".join(f"{i},a,a@b.c,2020-01-0{i} 00:00:00\n" for i in (1, 2, 3))
+    path = write_csv(tmp_path, header + rows)
+    problems: list[Problem] = []
+    with engine.begin() as conn:
+        rejected = getattr(conn.dialect.loaded_dbapi, kind)(message)
+
+        def refuse(_rows: object) -> None:
+            raise rejected
+
+        count = insert_batches(conn, "post", Source(path, "2020-01-03 00:00:00", problems), refuse)
+    reason = message.splitlines()[0] if message else kind
+    assert (count, problems) == (
+        0,
+        [Problem(path, 2, None, None, f"database rejected rows on lines 2-4: {reason}")],
+    )
+    assert table_rows(engine) == []
+
+
+def test_each_backend_names_its_write_method(engine: Engine) -> None:
+    """The result names how the rows went in: SQLite's executemany, MariaDB's LOAD DATA, ..."""
+    expected = {"sqlite": "executemany", "postgresql": "copy"}.get(engine.dialect.name)
+    if expected is None:
+        pytest.skip("MariaDB's two methods are checked by the tests of each path")
+    with db.transaction(engine) as conn:
+        results = load_fixtures(conn, find_files([REPO / "fixtures"]))
+    assert [(r.rows, r.method) for r in results] == [(5, expected)]

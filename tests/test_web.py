@@ -363,3 +363,14 @@ def test_a_disposed_engine_is_made_again(app: Flask, loaded: Engine) -> None:
     assert again is not first
     with db.transaction(again) as conn:
         assert queries.count_rows(conn) == 5
+
+
+def test_each_worker_keeps_as_many_connections_as_threads(tmp_path: Path) -> None:
+    """serve passes uWSGI's thread count: the pool keeps that many, not SQLAlchemy's 5."""
+    from postctl.web import create_app, engine_of
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    schema.reset_db(db.make_engine(url, must_exist=False))
+    holder = engine_of(create_app(url, pool_size=8))
+    assert holder.get().pool.size() == 8  # type: ignore[attr-defined]
+    holder.dispose()
