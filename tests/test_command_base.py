@@ -113,6 +113,7 @@ def test_an_error_whose_message_fails_is_told_by_its_kind() -> None:
 
 def test_only_a_loading_command_lets_the_server_ask_for_files() -> None:
     """LOAD DATA LOCAL lets a server ask for any file the client can read: off unless asked."""
+    pytest.importorskip("MySQLdb", reason="needs mysqlclient to make a MySQL engine")
     url = "mysql+mysqldb://app:s3cret@db/posts"
     assert connect_params(App(url).engine())["local_infile"] == 0
     assert connect_params(App(url).engine(local_infile=True))["local_infile"] == 1
