@@ -30,7 +30,7 @@ _writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDi
 
 
 def own_transactions(engine: Engine) -> None:
-    """Let SQLAlchemy, not the sqlite3 module, begin transactions.
+    """Let SQLAlchemy, not the sqlite3 module, begin transactions; give the engine a writers' lock.
 
     The sqlite3 module starts a transaction only before DML, so a SAVEPOINT
     issued first would start (and its release commit) the whole transaction.
@@ -58,7 +58,8 @@ def one_writer(engine: Engine) -> Iterator[None]:
 
     SQLite's own busy handler polls with growing sleeps, so 16 threads waiting
     on its lock wake late and out of turn; a thread lock hands over at once,
-    and SQLite's wait is left to the other processes. Bounded as that wait is.
+    and SQLite's wait is left to the other processes. A thread waits here no
+    longer than SQLite would: the URL's ?timeout=, else BUSY_TIMEOUT.
     """
     lock = _writers.get(engine)
     if lock is None:
