@@ -86,9 +86,15 @@ def cluster() -> Iterator[Cluster]:
 
 
 @contextmanager
-def node_engine(url: str) -> Iterator[Engine]:
-    """A plain engine on one node (no pool: each use sees the node as it is now)."""
-    eng = create_engine(url, poolclass=NullPool)
+def node_engine(url: str, causal: bool = False) -> Iterator[Engine]:
+    """A plain engine on one node (no pool: each use sees the node as it is now).
+
+    causal: each statement first waits until the node has applied what the
+    cluster committed before it (wsrep_sync_wait): another node's DDL returns
+    before this node has applied it.
+    """
+    args = {"init_command": "SET SESSION wsrep_sync_wait = 15"} if causal else {}
+    eng = create_engine(url, poolclass=NullPool, connect_args=args)
     try:
         yield eng
     finally:

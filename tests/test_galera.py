@@ -90,10 +90,10 @@ def test_reset_db_through_node_1_creates_the_tables_on_every_node(galera_nodes: 
     result = run(first, "reset-db", "--yes")
     assert result.exit_code == 0, result.output
     for url in galera_nodes:
-        with node_engine(url) as eng, eng.connect() as conn:
+        with node_engine(url, causal=True) as eng, eng.connect() as conn:
             tables = set(inspect(conn).get_table_names())
-        assert {"post", "idempotency_key", "api_token", "postctl_metadata"} <= tables, url
-        assert rows(url) == [], url
+            assert {"post", "idempotency_key", "api_token", "postctl_metadata"} <= tables, url
+            assert conn.execute(text("SELECT * FROM post")).all() == [], url
 
 
 def test_reset_db_aborts_an_open_transaction_on_another_node(galera_nodes: list[str]) -> None:
