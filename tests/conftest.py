@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -162,6 +164,25 @@ def table_rows(engine: Engine) -> list[tuple[object, ...]]:
     """Every post as a tuple, ordered by id."""
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(schema.post.select().order_by(schema.post.c.id))]
+
+
+@contextlib.contextmanager
+def write_held(engine: Engine) -> Iterator[None]:
+    """Hold a write transaction (db.write) open in another thread until the block ends."""
+    inside, done = threading.Event(), threading.Event()
+
+    def hold(_conn: object) -> None:
+        inside.set()
+        done.wait(timeout=30)
+
+    holder = threading.Thread(target=db.write, args=(engine, hold))
+    holder.start()
+    try:
+        assert inside.wait(timeout=10)
+        yield
+    finally:
+        done.set()
+        holder.join()
 
 
 @pytest.fixture(scope="session")

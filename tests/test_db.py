@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, insert, make_url, text
 
 from postctl import db, hints, queries, schema, sqlite
 from postctl.errors import DatabaseError, NotFoundError
-from tests.conftest import table_rows
+from tests.conftest import table_rows, write_held
 
 
 def test_mask_url_hides_password() -> None:
@@ -215,16 +215,7 @@ def test_sqlite_writers_of_one_process_take_turns(tmp_path: Path) -> None:
     """A second thread waits for the first's write in the process, within the busy timeout."""
     url = f"sqlite:///{tmp_path / 'w.db'}?timeout=0.3"  # the URL's wait, not the default 20 s
     engine = db.make_engine(url, must_exist=False)
-    inside, done = threading.Event(), threading.Event()
-
-    def hold(conn: object) -> None:
-        inside.set()
-        done.wait(timeout=10)
-
-    holder = threading.Thread(target=db.write, args=(engine, hold))
-    holder.start()
-    try:
-        assert inside.wait(timeout=10)
+    with write_held(engine):
         with pytest.raises(DatabaseError) as caught, sqlite.one_writer(engine):
             pass
         assert (
@@ -232,9 +223,6 @@ def test_sqlite_writers_of_one_process_take_turns(tmp_path: Path) -> None:
         )
         with sqlite.one_writer(create_engine("sqlite://")):
             pass  # an engine make_engine did not make (or of another backend): no lock
-    finally:
-        done.set()
-        holder.join()
     with sqlite.one_writer(engine), sqlite.one_writer(engine):
         assert db.write(engine, lambda conn: 1) == 1  # the same thread may nest
     engine.dispose()

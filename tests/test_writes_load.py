@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from postctl import db, queries, schema, tokens
 from postctl.web import create_app, engine_of
 from tests.apiserver import request, serving
+from tests.conftest import write_held
 
 CLIENTS = 8
 POSTS_EACH = 250
@@ -171,25 +172,15 @@ def test_a_request_is_read_and_checked_before_it_waits_for_the_write_lock(
         secret, _ = tokens.create(conn, "ci")
     app = create_app(url)
     client = app.test_client()
-    locked, done = threading.Event(), threading.Event()
-
-    def hold(conn: Connection) -> None:  # another writer, busy for as long as the test runs
-        locked.set()
-        done.wait(timeout=30)
-
-    holder = threading.Thread(target=db.write, args=(engine, hold))
-    holder.start()
     try:
-        assert locked.wait(timeout=10)
-        started = time.monotonic()
-        headers = {"Authorization": f"Bearer {secret}"}
-        resp = client.post("/post", data=b"{", content_type="application/json", headers=headers)
-        assert resp.status_code == 400
-        resp = client.post("/post", json={"content": ""}, headers=headers)
-        assert resp.status_code == 422
-        assert time.monotonic() - started < 2  # not SQLITE_BUSY_TIMEOUT
+        with write_held(engine):  # another writer, busy for as long as the test runs
+            started = time.monotonic()
+            headers = {"Authorization": f"Bearer {secret}"}
+            resp = client.post("/post", data=b"{", content_type="application/json", headers=headers)
+            assert resp.status_code == 400
+            resp = client.post("/post", json={"content": ""}, headers=headers)
+            assert resp.status_code == 422
+            assert time.monotonic() - started < 2  # not SQLITE_BUSY_TIMEOUT
     finally:
-        done.set()
-        holder.join()
         engine_of(app).dispose()
         engine.dispose()
