@@ -6,6 +6,7 @@ import csv
 import io
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,33 @@ def test_spans_load_the_same_rows_in_the_same_order(
     # SQLite gives a row without id the largest id so far plus one: here its line's
     # number, only if the rows were written in file order.
     assert [r[:2] for r in loaded] == [(i, content(i)) for i in range(1, 61)]
+
+
+def test_the_loading_process_validates_spans_while_the_worker_has_none_ready(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reading, "SPAN_BYTES", 100)
+    monkeypatch.setattr(reading, "BATCH_SIZE", 2)
+    work = pool._work
+
+    def slow_work(*args: Any) -> None:  # the forked worker only: 50 ms before it starts
+        time.sleep(0.05)
+        work(*args)
+
+    ahead: list[int] = []
+    validate_ahead = pool._Pool._validate_ahead
+
+    def counted(self: pool._Pool) -> bool:
+        ahead.append(1)
+        return validate_ahead(self)
+
+    monkeypatch.setattr(pool, "_work", slow_work)
+    monkeypatch.setattr(pool._Pool, "_validate_ahead", counted)
+    path = write_csv(tmp_path, HEADER + "".join(tricky_rows(60)))
+    loaded, problems = load(engine, path)
+    assert problems == []
+    assert [r[:2] for r in loaded] == [(i, content(i)) for i in range(1, 61)]
+    assert ahead  # it did not just wait
 
 
 def test_problems_have_the_same_lines_in_any_span(
