@@ -409,6 +409,41 @@ def test_a_batch_the_database_rejects_is_named_by_its_lines(
     assert table_rows(engine) == []
 
 
+def test_a_duplicate_id_does_not_hide_a_later_batchs_problems(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """The INSERT path (SQLite; MariaDB without LOAD DATA), in batches of 2,000 rows.
+
+    After a duplicate id in the first batch the file is still read to its end, so a
+    bad value in the third batch is named too; but nothing more is written, so the
+    second batch's own repeated id is not looked for (the dry run names every one).
+    """
+    eng = loading_engine(db_url)
+    with eng.connect() as conn:
+        if eng.dialect.name != "sqlite" and not (
+            eng.dialect.name in ("mysql", "mariadb")
+            and conn.execute(text("SELECT @@GLOBAL.local_infile")).scalar_one() == 0
+        ):
+            eng.dispose()
+            pytest.skip("LOAD DATA and COPY write a file in one piece, not in batches")
+    ids = list(range(1, 4201))
+    ids[1] = 1  # line 3 repeats line 2's id: the first batch (lines 2-2001)
+    ids[3000] = ids[2999]  # line 3002 repeats line 3001's: the second (lines 2002-4001)
+    rows = [f"{i},post,a@b.c,2020-01-01 00:00:00\n" for i in ids]
+    rows[4099] = f"{ids[4099]},bad email,not-an-email,\n"  # line 4101: the third batch
+    path = write_csv(tmp_path, HEADER + "".join(rows))
+    with pytest.raises(FixtureError) as err, db.transaction(eng) as conn:
+        load_fixtures(conn, find_files([path]))
+    assert err.value.problems == [
+        "cannot load fixtures, nothing was loaded:",
+        f"  {path}:3: column id: duplicate id (also on an earlier line) (value '1')",
+        f"  {path}:4101: column author_email: not an email address of the form local@domain "
+        "(value 'not-an-email')",
+    ]
+    assert table_rows(engine) == []
+    eng.dispose()
+
+
 def test_each_backend_names_its_write_method(engine: Engine) -> None:
     """The result names how the rows went in: SQLite's executemany, MariaDB's LOAD DATA, ..."""
     expected = {"sqlite": "executemany", "postgresql": "copy"}.get(engine.dialect.name)
