@@ -21,7 +21,7 @@ from postctl.fixtures import pool
 from postctl.fixtures import records as reading
 from postctl.fixtures.files import find_files
 from postctl.fixtures.load import load as load_fixtures
-from postctl.fixtures.report import MAX_PROBLEMS
+from postctl.fixtures.report import MAX_PROBLEMS, Problem
 from tests.conftest import table_rows, write_csv
 from tests.hostile import examples
 
@@ -238,10 +238,36 @@ def test_splitting_takes_common_records(tmp_path: Path) -> None:
         '1,"open\n',  # ends inside quotes
         "a\rb\n",  # a carriage return that ends a line on its own
         "a\x00b\n",
+        '1,"bad"x,a@b.c,\n',  # text after a closing quote: malformed for the strict csv module
     ],
 )
 def test_splitting_leaves_what_it_cannot_match_to_the_csv_module(text: str) -> None:
     assert reading._split_records(text, 1) is None
+
+
+def test_malformed_csv_in_a_span_is_named_by_its_line(tmp_path: Path) -> None:
+    """A span after the first, read in this process: no records, the problem on its own line."""
+    head = HEADER + "".join(f"{i},post {i},a@b.c,\n" for i in range(1, 30))
+    path = write_csv(tmp_path, head + '30,"bad"x,a@b.c,\n31,,a@b.c,\n')
+    span = reading.Span(len(head.encode()), path.stat().st_size, 31)
+    problems: list[Problem] = []
+    assert list(reading.read_records(path, problems, span)) == []
+    assert problems == [Problem(path, 31, None, None, "malformed CSV: ',' expected after '\"'")]
+
+
+def test_batches_say_where_they_end(tmp_path: Path) -> None:
+    """Records of 2,000 rows: the line after each, and how far into the file it has been read."""
+    rows = [f"{i},post,a@b.c,\n" for i in range(1, 2501)]
+    path = write_csv(tmp_path, HEADER + "".join(rows))
+    first_batch_ends = len((HEADER + "".join(rows[:2000])).encode())
+    size = path.stat().st_size
+    batches = list(reading.read_records(path, []))
+    assert [(b.lines[0], b.lines[-1], b.next_line) for b in batches] == [
+        (2, 2001, 2002),
+        (2002, 2501, 2502),
+    ]
+    # The reader reads ahead: a batch ends at or before the position it gives.
+    assert first_batch_ends <= batches[0].position <= batches[1].position == size
 
 
 def test_a_worker_that_dies_fails_the_load(
