@@ -437,6 +437,24 @@ def test_read_rows_follows_the_files_own_columns(tmp_path: Path) -> None:
     assert (rows, problems) == ([(None, b"Hello", "a@b.c", "2020-01-01 00:00:00")], [])
 
 
+def test_read_rows_names_every_problem_of_each_bad_row(tmp_path: Path) -> None:
+    """In this process (a load does it in a worker): the good rows, and each bad one's problems."""
+    from postctl.fixtures.validate import read_rows
+
+    data = b"1,a,a@b.c\n2,caf\xe9,a@b.c,\n3,ok,\xff@b.c,\n4,fine,a@b.c,\n5,,bad,\n"
+    path = write_csv(tmp_path, HEADER.encode() + data)
+    problems: list[Problem] = []
+    rows = [row for batch in read_rows(path, "2020-01-01 00:00:00", problems) for row in batch.rows]
+    assert rows == [(4, b"fine", "a@b.c", "2020-01-01 00:00:00")]
+    assert problems == [
+        Problem(path, 2, None, None, "expected 4 fields, found 3"),
+        Problem(path, 3, "content", "caf\ufffd", "not valid UTF-8 (unexpected end of data)"),
+        Problem(path, 4, "author_email", "\ufffd@b.c", "not valid UTF-8 (invalid start byte)"),
+        Problem(path, 6, "content", "", "must not be empty"),
+        Problem(path, 6, "author_email", "bad", "not an email address of the form local@domain"),
+    ]
+
+
 def test_content_not_utf8_is_found_wherever_it_is_in_a_batch(tmp_path: Path) -> None:
     """UTF-8 is checked many contents at a time: the last of 600 is checked too."""
     validator = Validator(tmp_path / "posts.csv", list(COLUMNS), "2020-01-01 00:00:00")
