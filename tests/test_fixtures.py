@@ -16,7 +16,7 @@ from postctl.fixtures.files import find_files
 from postctl.fixtures.load import load as load_fixtures
 from postctl.fixtures.records import Records
 from postctl.fixtures.report import MAX_PROBLEMS, LoadResult, Problem
-from postctl.fixtures.validate import Validator
+from postctl.fixtures.validate import Batch, Validator
 from postctl.rules import COLUMNS, Row
 from tests import oracle
 from tests.conftest import REPO, write_csv
@@ -452,6 +452,23 @@ def test_read_rows_names_every_problem_of_each_bad_row(tmp_path: Path) -> None:
         Problem(path, 4, "author_email", "\ufffd@b.c", "not valid UTF-8 (invalid start byte)"),
         Problem(path, 6, "content", "", "must not be empty"),
         Problem(path, 6, "author_email", "bad", "not an email address of the form local@domain"),
+    ]
+
+
+def test_a_batch_keeps_its_file_position_on_every_path(tmp_path: Path) -> None:
+    """The position (bytes read, for the progress line) passes through each way of validating."""
+    validator = Validator(tmp_path / "posts.csv", list(COLUMNS), "2020-01-01 00:00:00")
+    when = "2020-01-01 00:00:00"
+    common = ["1", "x", "a@b.c", when]  # checked a column at a time
+    unusual = ["2", "x", "zo\u00eb@b.c".encode().decode("latin-1"), when]  # row by row
+    bad = ["3", "", "a@b.c", when]  # row by row, each row on its own
+    batches = [
+        validator.batch(Records([2], [fields], 4096), []) for fields in (common, unusual, bad)
+    ]
+    assert batches == [
+        Batch([2], [(1, b"x", "a@b.c", when)], 4096),
+        Batch([2], [(2, b"x", "zo\u00eb@b.c", when)], 4096),
+        Batch([], [], 4096),
     ]
 
 
