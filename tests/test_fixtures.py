@@ -437,6 +437,22 @@ def test_read_rows_follows_the_files_own_columns(tmp_path: Path) -> None:
     assert (rows, problems) == ([(None, b"Hello", "a@b.c", "2020-01-01 00:00:00")], [])
 
 
+def test_read_rows_of_a_span_reads_from_its_start(tmp_path: Path) -> None:
+    """The rest of a file from a record boundary on (a load's fallback when a span is cut)."""
+    from postctl.fixtures.records import Span
+    from postctl.fixtures.validate import read_rows
+
+    first = "1,a,a@b.c,2020-01-01 00:00:00\n"
+    path = write_csv(tmp_path, HEADER + first + "2,b,a@b.c,2020-01-01 00:00:00\n")
+    span = Span(len(HEADER + first), None, 3)
+    problems: list[Problem] = []
+    batches = list(read_rows(path, "2020-01-01 00:00:00", problems, span))
+    assert [(b.lines, b.rows) for b in batches] == [
+        ([3], [(2, b"b", "a@b.c", "2020-01-01 00:00:00")])
+    ]
+    assert problems == []
+
+
 def test_read_rows_names_every_problem_of_each_bad_row(tmp_path: Path) -> None:
     """In this process (a load does it in a worker): the good rows, and each bad one's problems."""
     from postctl.fixtures.validate import read_rows

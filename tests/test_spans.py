@@ -268,6 +268,13 @@ def test_batches_say_where_they_end(tmp_path: Path) -> None:
     ]
     # The reader reads ahead: a batch ends at or before the position it gives.
     assert first_batch_ends <= batches[0].position <= batches[1].position == size
+    # A later span is split without the csv module; its batches end where the span ends.
+    span = reading.Span(len((HEADER + rows[0]).encode()), size, 3)
+    batches = list(reading.read_records(path, [], span))
+    assert [(b.lines[0], b.lines[-1], b.next_line, b.position) for b in batches] == [
+        (3, 2002, 2003, size),
+        (2003, 2501, 2502, size),
+    ]
 
 
 def test_a_worker_that_dies_fails_the_load(
