@@ -444,6 +444,27 @@ def test_a_duplicate_id_does_not_hide_a_later_batchs_problems(
     eng.dispose()
 
 
+def test_duplicates_carries_seen_ids_across_batches_and_keeps_to_the_ids_asked_for(
+    tmp_path: Path,
+) -> None:
+    """As the MariaDB and PostgreSQL writers name the lines of duplicate ids after a failed load."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.validate import Batch
+    from postctl.fixtures.write import duplicates
+
+    path = tmp_path / "posts.csv"
+    when = "2020-01-01 00:00:00"
+    first = Batch([2, 3], [(1, b"a", "a@b.c", when), (2, b"b", "a@b.c", when)])
+    second = Batch([4, 5, 6, 7], [(i, b"c", "a@b.c", when) for i in (1, 2, 3, None)])
+    seen: set[int] = set()
+    assert duplicates(path, first, {3}, seen, only={1, 3}) == []
+    assert duplicates(path, second, {3}, seen, only={1, 3}) == [
+        Problem(path, 4, "id", "1", "duplicate id (also on an earlier line)"),
+        Problem(path, 6, "id", "3", "duplicate id (already in the table or on an earlier line)"),
+    ]
+    assert seen == {1, 3}
+
+
 def test_each_backend_names_its_write_method(engine: Engine) -> None:
     """The result names how the rows went in: SQLite's executemany, MariaDB's LOAD DATA, ..."""
     expected = {"sqlite": "executemany", "postgresql": "copy"}.get(engine.dialect.name)
