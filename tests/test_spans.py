@@ -22,6 +22,8 @@ from postctl.fixtures import records as reading
 from postctl.fixtures.files import find_files
 from postctl.fixtures.load import load as load_fixtures
 from postctl.fixtures.report import MAX_PROBLEMS, Problem
+from postctl.fixtures.validate import read_by_spans
+from postctl.rules import Row
 from tests.conftest import table_rows, write_csv
 from tests.hostile import examples
 
@@ -49,12 +51,19 @@ def engine(request: pytest.FixtureRequest, db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture(params=["worker", "both"])
-def small_spans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Spans of a few records; the worker alone, or the worker and this process."""
+@pytest.fixture
+def small_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans of a few records, each of several batches."""
     monkeypatch.setattr(reading, "SPAN_BYTES", 100)
     monkeypatch.setattr(reading, "BATCH_SIZE", 2)  # spans of several batches
     monkeypatch.setattr(reading, "SCAN_BYTES", 7)
+
+
+@pytest.fixture(params=["worker", "both"])
+def small_spans(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, small_reads: None
+) -> None:
+    """Spans of a few records; the worker alone, or the worker and this process."""
     helps = (lambda pool: False) if request.param == "worker" else (lambda pool: pool.given > 0)
     monkeypatch.setattr(pool._Pool, "_helps", helps)
 
@@ -275,6 +284,53 @@ def test_batches_say_where_they_end(tmp_path: Path) -> None:
         (3, 2002, 2003, size),
         (2003, 2501, 2502, size),
     ]
+
+
+def by_spans(path: Path) -> tuple[list[tuple[int, Row]], list[Problem]]:
+    """What the MariaDB feed's reader gives (its forked child runs it): lines, rows, problems."""
+    problems: list[Problem] = []
+    batches = list(read_by_spans(path, "2020-01-01 00:00:00", problems))
+    return [(n, row) for b in batches for n, row in zip(b.lines, b.rows, strict=True)], problems
+
+
+def test_read_by_spans_reads_every_span_in_order(tmp_path: Path, small_reads: None) -> None:
+    path = write_csv(tmp_path, "\ufeff" + HEADER + "".join(tricky_rows(60)))
+    rows, problems = by_spans(path)
+    assert problems == []
+    # Records 2 and 3 of every 4 take two lines each.
+    lines = [2 + sum(1 + (k % 4 >= 2) for k in range(1, i)) for i in range(1, 61)]
+    assert [(n, row[0], row[1].decode()) for n, row in rows] == [
+        (line, None if i % 7 == 0 else i, content(i)) for i, line in enumerate(lines, 1)
+    ]
+
+
+def test_read_by_spans_reads_the_rest_whole_after_a_span_cut_in_quotes(
+    tmp_path: Path, small_reads: None
+) -> None:
+    rows = '1,a 5" screen,a@b.c,\n' + "".join(
+        f'{i},"two\nlines {i}",a@b.c,2018-10-03 12:30:00\n' for i in range(2, 30)
+    )
+    path = write_csv(tmp_path, HEADER + rows + "30,last,not-an-email,\n")
+    read, problems = by_spans(path)
+    assert problems == [
+        Problem(
+            path,
+            59,
+            "author_email",
+            "not-an-email",
+            "not an email address of the form local@domain",
+        )
+    ]
+    assert [(n, row[:2]) for n, row in read] == [(2, (1, b'a 5" screen'))] + [
+        (2 * i - 1, (i, f"two\nlines {i}".encode())) for i in range(2, 30)
+    ]
+
+
+def test_read_by_spans_stops_at_malformed_csv(tmp_path: Path, small_reads: None) -> None:
+    good = "".join(f"{i},post {i},a@b.c,\n" for i in range(1, 30))
+    path = write_csv(tmp_path, HEADER + good + '30,"bad"x,a@b.c,\n31,,a@b.c,\n32,,a@b.c,\n')
+    _, problems = by_spans(path)
+    assert problems == [Problem(path, 31, None, None, "malformed CSV: ',' expected after '\"'")]
 
 
 def test_a_worker_that_dies_fails_the_load(
