@@ -465,6 +465,66 @@ def test_duplicates_carries_seen_ids_across_batches_and_keeps_to_the_ids_asked_f
     assert seen == {1, 3}
 
 
+def test_load_data_gets_rows_in_its_tab_separated_format_with_backslash_escapes() -> None:
+    """What the MariaDB feed writes into the pipe (in its forked child), per LOAD DATA's format:
+    fields ended by a tab, lines by a line feed, \\ \\t \\n \\r \\0 escaped, \\N for no id."""
+    from postctl.fixtures.write_mysql import _tsv
+    from postctl.rules import Row
+
+    when = "2020-01-02 03:04:05"
+    specials = [b"\\", b"\t", b"\n", b"\r", b"\x00"]
+    escaped = [b"\\\\", b"\\t", b"\\n", b"\\r", b"\\0"]
+    rows: list[Row] = [(i, b"a" + c + b"b", "x@b.c", when) for i, c in enumerate(specials, 1)]
+    rows += [(i, b"c", f"a{c.decode()}b@c.d", when) for i, c in enumerate(specials, 6)]
+    rows += [
+        (None, "caf\u00e9 \U0001f680".encode(), "zo\u00eb@ex\u00e4mple.com", when),
+        (12, b"plain", "a@b.c", when),
+    ]
+    assert _tsv(rows) == b"".join(
+        [b"%d\ta%sb\tx@b.c\t%s\n" % (i, e, when.encode()) for i, e in enumerate(escaped, 1)]
+        + [b"%d\tc\ta%sb@c.d\t%s\n" % (i, e, when.encode()) for i, e in enumerate(escaped, 6)]
+        + [
+            b"\\N\tcaf\xc3\xa9 \xf0\x9f\x9a\x80\tzo\xc3\xab@ex\xc3\xa4mple.com\t%s\n"
+            % when.encode(),
+            b"12\tplain\ta@b.c\t%s\n" % when.encode(),
+        ]
+    )
+    assert _tsv([]) == b""
+
+
+def test_load_data_problems_name_duplicate_lines_else_the_warnings(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Why LOAD DATA did not take every row, from its warnings: duplicate ids by line (those
+    already in the table told apart), else each warning, else the count it took."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.write_mysql import _load_problems
+
+    with db.transaction(engine) as conn:
+        conn.execute(schema.post.insert(), [{"id": 5, "content": b"x", "author_email": "a@b.c"}])
+    rows = "5,a,a@b.c,\n6,b,a@b.c,\n7,c,a@b.c,\n6,d,a@b.c,\n8,e,a@b.c,\n"
+    path = write_csv(tmp_path, HEADER + rows)
+    duplicate = ["Duplicate entry '5' for key 'PRIMARY'", "Duplicate entry '6' for key 'PRIMARY'"]
+    taken = "duplicate id (already in the table or on an earlier line)"
+    with engine.connect() as conn:
+        assert _load_problems(conn, "post", path, duplicate, 5, 3, False) == [
+            Problem(path, 2, "id", "5", taken),
+            Problem(path, 5, "id", "6", "duplicate id (also on an earlier line)"),
+        ]
+        assert _load_problems(conn, "post", path, duplicate[1:], 5, 4, True) == [
+            Problem(path, 5, "id", "6", "duplicate id (also on an earlier line)"),
+        ]
+        assert _load_problems(
+            conn, "post", path, ["Data truncated", "Out of range"], 5, 5, True
+        ) == [
+            Problem(path, None, None, None, "database warning: Data truncated"),
+            Problem(path, None, None, None, "database warning: Out of range"),
+        ]
+        assert _load_problems(conn, "post", path, [], 5, 4, True) == [
+            Problem(path, None, None, None, "database took 4 of 5 rows; nothing loaded"),
+        ]
+
+
 def test_each_backend_names_its_write_method(engine: Engine) -> None:
     """The result names how the rows went in: SQLite's executemany, MariaDB's LOAD DATA, ..."""
     expected = {"sqlite": "executemany", "postgresql": "copy"}.get(engine.dialect.name)
