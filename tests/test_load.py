@@ -444,6 +444,35 @@ def test_a_duplicate_id_does_not_hide_a_later_batchs_problems(
     eng.dispose()
 
 
+def test_a_rejected_batch_does_not_hide_a_later_batchs_problems(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """After the database rejects the first batch, the file is still read to its end."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.source import Source
+    from postctl.fixtures.write import insert_batches
+
+    rows = [f"{i},a,a@b.c,2020-01-01 00:00:00\n" for i in range(1, 2501)]
+    rows[2299] = "2300,,a@b.c,\n"  # line 2301, in the second batch: empty content
+    path = write_csv(tmp_path, HEADER + "".join(rows))
+    problems: list[Problem] = []
+    with engine.begin() as conn:
+        rejected = conn.dialect.loaded_dbapi.OperationalError("disk I/O error")
+
+        def refuse(_rows: object) -> None:
+            raise rejected
+
+        count = insert_batches(conn, "post", Source(path, "2020-01-03 00:00:00", problems), refuse)
+    assert (count, sorted(problems, key=lambda p: p.line or 0)) == (
+        0,
+        [
+            Problem(path, 2, None, None, "database rejected rows on lines 2-2001: disk I/O error"),
+            Problem(path, 2301, "content", "", "must not be empty"),
+        ],
+    )
+    assert table_rows(engine) == []
+
+
 def test_duplicates_carries_seen_ids_across_batches_and_keeps_to_the_ids_asked_for(
     tmp_path: Path,
 ) -> None:
