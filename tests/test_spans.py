@@ -307,22 +307,44 @@ def test_read_by_spans_reads_every_span_in_order(tmp_path: Path, small_reads: No
 def test_read_by_spans_reads_the_rest_whole_after_a_span_cut_in_quotes(
     tmp_path: Path, small_reads: None
 ) -> None:
-    rows = '1,a 5" screen,a@b.c,\n' + "".join(
-        f'{i},"two\nlines {i}",a@b.c,2018-10-03 12:30:00\n' for i in range(2, 30)
+    # The stray quote, after the first span, makes the count odd: a later cut falls inside
+    # "two\nlines", the span before it ends inside quotes, and the rest is read in one piece.
+    plain = "".join(f"{i},plain {i},a@b.c,2018-10-03 12:30:00\n" for i in range(1, 11))
+    rows = '11,a 5" screen,a@b.c,2018-10-03 12:30:00\n' + "".join(
+        f'{i},"two\nlines {i}",a@b.c,2018-10-03 12:30:00\n' for i in range(12, 40)
     )
-    path = write_csv(tmp_path, HEADER + rows + "30,last,not-an-email,\n")
+    path = write_csv(tmp_path, HEADER + plain + rows + "40,last,not-an-email,\n41,fine,a@b.c,\n")
     read, problems = by_spans(path)
     assert problems == [
         Problem(
             path,
-            59,
+            69,
             "author_email",
             "not-an-email",
             "not an email address of the form local@domain",
         )
     ]
-    assert [(n, row[:2]) for n, row in read] == [(2, (1, b'a 5" screen'))] + [
-        (2 * i - 1, (i, f"two\nlines {i}".encode())) for i in range(2, 30)
+    at = "2018-10-03 12:30:00"
+    assert read == (
+        [(i + 1, (i, f"plain {i}".encode(), "a@b.c", at)) for i in range(1, 11)]
+        + [(12, (11, b'a 5" screen', "a@b.c", at))]
+        + [(2 * i - 11, (i, f"two\nlines {i}".encode(), "a@b.c", at)) for i in range(12, 40)]
+        + [(70, (41, b"fine", "a@b.c", "2020-01-01 00:00:00"))]
+    )
+
+
+def test_read_by_spans_follows_the_header_and_names_bad_rows(
+    tmp_path: Path, small_reads: None
+) -> None:
+    rows = [f",u{i}@b.c,{i},post {i}\n" for i in range(1, 41)]
+    rows[24] = ",u25@b.c,25,\n"  # line 26: no content
+    path = write_csv(tmp_path, "created_time,author_email,id,content\n" + "".join(rows))
+    read, problems = by_spans(path)
+    assert problems == [Problem(path, 26, "content", "", "must not be empty")]
+    assert read == [
+        (i + 1, (i, f"post {i}".encode(), f"u{i}@b.c", "2020-01-01 00:00:00"))
+        for i in range(1, 41)
+        if i != 25
     ]
 
 
