@@ -530,7 +530,7 @@ def test_load_data_problems_name_duplicate_lines_else_the_warnings(
     from postctl.fixtures.write_mysql import _load_problems
 
     with db.transaction(engine) as conn:
-        conn.execute(schema.post.insert(), [{"id": 5, "content": b"x", "author_email": "a@b.c"}])
+        conn.execute(schema.post.insert(), [{"id": 5, "content": "x", "author_email": "a@b.c"}])
     rows = "5,a,a@b.c,\n6,b,a@b.c,\n7,c,a@b.c,\n6,d,a@b.c,\n8,e,a@b.c,\n"
     path = write_csv(tmp_path, HEADER + rows)
     duplicate = ["Duplicate entry '5' for key 'PRIMARY'", "Duplicate entry '6' for key 'PRIMARY'"]
