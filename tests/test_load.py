@@ -554,6 +554,23 @@ def test_load_data_problems_name_duplicate_lines_else_the_warnings(
         ]
 
 
+def test_load_data_duplicates_are_named_across_batches(engine: Engine, tmp_path: Path) -> None:
+    """After LOAD DATA names duplicate ids, their lines are found in every batch of the file."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.write_mysql import _load_problems
+
+    ids = list(range(1, 2501))
+    ids[2] = 2  # line 4 repeats line 3's id, in the first batch
+    ids[2298] = 7  # line 2300 repeats line 8's id, in the second
+    path = write_csv(tmp_path, HEADER + "".join(f"{i},a,a@b.c,\n" for i in ids))
+    warnings = ["Duplicate entry '2' for key 'PRIMARY'", "Duplicate entry '7' for key 'PRIMARY'"]
+    with engine.connect() as conn:
+        assert _load_problems(conn, "post", path, warnings, 2500, 2498, True) == [
+            Problem(path, 4, "id", "2", "duplicate id (also on an earlier line)"),
+            Problem(path, 2300, "id", "7", "duplicate id (also on an earlier line)"),
+        ]
+
+
 def test_each_backend_names_its_write_method(engine: Engine) -> None:
     """The result names how the rows went in: SQLite's executemany, MariaDB's LOAD DATA, ..."""
     expected = {"sqlite": "executemany", "postgresql": "copy"}.get(engine.dialect.name)
