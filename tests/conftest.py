@@ -40,6 +40,12 @@ CONFIG_VARS = (
 )  # fmt: skip
 
 
+# Set (to 1) by `scripts/mutation --mariadb --jobs N`, N > 1: each pytest session (a mutant's
+# forked process) then uses a database of its own, the given name + "_" + its process id, so
+# that sessions running side by side do not share tables. The script drops them afterwards.
+PER_PROCESS_VAR = "POSTCTL_TEST_DATABASE_PER_PROCESS"
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str | None:
     """The server's test database from POSTCTL_TEST_DATABASE_URL, created if missing."""
@@ -50,6 +56,8 @@ def server_url() -> str | None:
     name = parsed.database or ""
     if "test" not in name:
         pytest.exit(f"{TEST_URL_VAR} names database {name!r}; refusing to use one without 'test'")
+    if os.environ.get(PER_PROCESS_VAR):
+        url = parsed.set(database=f"{name}_{os.getpid()}").render_as_string(hide_password=False)
     create_database(url)
     return url
 

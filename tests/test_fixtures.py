@@ -16,7 +16,7 @@ from postctl.fixtures.files import find_files
 from postctl.fixtures.load import load as load_fixtures
 from postctl.fixtures.records import Records
 from postctl.fixtures.report import MAX_PROBLEMS, LoadResult, Problem
-from postctl.fixtures.validate import Validator
+from postctl.fixtures.validate import Batch, Validator
 from postctl.rules import COLUMNS, Row
 from tests import oracle
 from tests.conftest import REPO, write_csv
@@ -296,7 +296,17 @@ def _mostly(common: st.SearchStrategy[str], *unusual: str) -> st.SearchStrategy[
 UNUSUAL = [
     ["1000000000", "2147483647", "0", "07", "", " 1", "1\n2", "\u0661"],
     ["", "a\nb", "x" * 65535, "x" * 65536, "caf\udce9"],
-    ["x" * 98 + "@b", "x" * 99 + "@b", "a@@b", "@b", "a b@c", "zoë@b.c", "a@b\nc@d", "a@b\t"],
+    [
+        "x" * 98 + "@b",
+        "x" * 99 + "@b",
+        "a@@b",
+        "@b",
+        "ab@",
+        "a b@c",
+        "zoë@b.c",
+        "a@b\nc@d",
+        "a@b\t",
+    ],
     ["2018-02-30 12:30:00", "0999-10-03 12:30:00", "2018-10-03T12:30:00", "2018-10-03 12:30"],
 ]
 UNUSUAL[3] += ["2018-10-03 12:30:00\n", "\uff12\uff1018-10-03 12:30:00", ""]
@@ -435,6 +445,57 @@ def test_read_rows_follows_the_files_own_columns(tmp_path: Path) -> None:
     problems: list[Problem] = []
     rows = [row for batch in read_rows(path, "2020-01-01 00:00:00", problems) for row in batch.rows]
     assert (rows, problems) == ([(None, b"Hello", "a@b.c", "2020-01-01 00:00:00")], [])
+
+
+def test_read_rows_of_a_span_reads_from_its_start(tmp_path: Path) -> None:
+    """The rest of a file from a record boundary on (a load's fallback when a span is cut)."""
+    from postctl.fixtures.records import Span
+    from postctl.fixtures.validate import read_rows
+
+    first = "1,a,a@b.c,2020-01-01 00:00:00\n"
+    path = write_csv(tmp_path, HEADER + first + "2,b,a@b.c,2020-01-01 00:00:00\n")
+    span = Span(len(HEADER + first), None, 3)
+    problems: list[Problem] = []
+    batches = list(read_rows(path, "2020-01-01 00:00:00", problems, span))
+    assert [(b.lines, b.rows) for b in batches] == [
+        ([3], [(2, b"b", "a@b.c", "2020-01-01 00:00:00")])
+    ]
+    assert problems == []
+
+
+def test_read_rows_names_every_problem_of_each_bad_row(tmp_path: Path) -> None:
+    """In this process (a load does it in a worker): the good rows, and each bad one's problems."""
+    from postctl.fixtures.validate import read_rows
+
+    data = b"1,a,a@b.c\n2,caf\xe9,a@b.c,\n3,ok,\xff@b.c,\n4,fine,a@b.c,\n5,,bad,\n"
+    path = write_csv(tmp_path, HEADER.encode() + data)
+    problems: list[Problem] = []
+    rows = [row for batch in read_rows(path, "2020-01-01 00:00:00", problems) for row in batch.rows]
+    assert rows == [(4, b"fine", "a@b.c", "2020-01-01 00:00:00")]
+    assert problems == [
+        Problem(path, 2, None, None, "expected 4 fields, found 3"),
+        Problem(path, 3, "content", "caf\ufffd", "not valid UTF-8 (unexpected end of data)"),
+        Problem(path, 4, "author_email", "\ufffd@b.c", "not valid UTF-8 (invalid start byte)"),
+        Problem(path, 6, "content", "", "must not be empty"),
+        Problem(path, 6, "author_email", "bad", "not an email address of the form local@domain"),
+    ]
+
+
+def test_a_batch_keeps_its_file_position_on_every_path(tmp_path: Path) -> None:
+    """The position (bytes read, for the progress line) passes through each way of validating."""
+    validator = Validator(tmp_path / "posts.csv", list(COLUMNS), "2020-01-01 00:00:00")
+    when = "2020-01-01 00:00:00"
+    common = ["1", "x", "a@b.c", when]  # checked a column at a time
+    unusual = ["2", "x", "zo\u00eb@b.c".encode().decode("latin-1"), when]  # row by row
+    bad = ["3", "", "a@b.c", when]  # row by row, each row on its own
+    batches = [
+        validator.batch(Records([2], [fields], 4096), []) for fields in (common, unusual, bad)
+    ]
+    assert batches == [
+        Batch([2], [(1, b"x", "a@b.c", when)], 4096),
+        Batch([2], [(2, b"x", "zo\u00eb@b.c", when)], 4096),
+        Batch([], [], 4096),
+    ]
 
 
 def test_content_not_utf8_is_found_wherever_it_is_in_a_batch(tmp_path: Path) -> None:

@@ -409,6 +409,168 @@ def test_a_batch_the_database_rejects_is_named_by_its_lines(
     assert table_rows(engine) == []
 
 
+def test_a_duplicate_id_does_not_hide_a_later_batchs_problems(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """The INSERT path (SQLite; MariaDB without LOAD DATA), in batches of 2,000 rows.
+
+    After a duplicate id in the first batch the file is still read to its end, so a
+    bad value in the third batch is named too; but nothing more is written, so the
+    second batch's own repeated id is not looked for (the dry run names every one).
+    """
+    eng = loading_engine(db_url)
+    with eng.connect() as conn:
+        if eng.dialect.name != "sqlite" and not (
+            eng.dialect.name in ("mysql", "mariadb")
+            and conn.execute(text("SELECT @@GLOBAL.local_infile")).scalar_one() == 0
+        ):
+            eng.dispose()
+            pytest.skip("LOAD DATA and COPY write a file in one piece, not in batches")
+    ids = list(range(1, 4201))
+    ids[1] = 1  # line 3 repeats line 2's id: the first batch (lines 2-2001)
+    ids[3000] = ids[2999]  # line 3002 repeats line 3001's: the second (lines 2002-4001)
+    rows = [f"{i},post,a@b.c,2020-01-01 00:00:00\n" for i in ids]
+    rows[4099] = f"{ids[4099]},bad email,not-an-email,\n"  # line 4101: the third batch
+    path = write_csv(tmp_path, HEADER + "".join(rows))
+    with pytest.raises(FixtureError) as err, db.transaction(eng) as conn:
+        load_fixtures(conn, find_files([path]))
+    assert err.value.problems == [
+        "cannot load fixtures, nothing was loaded:",
+        f"  {path}:3: column id: duplicate id (also on an earlier line) (value '1')",
+        f"  {path}:4101: column author_email: not an email address of the form local@domain "
+        "(value 'not-an-email')",
+    ]
+    assert table_rows(engine) == []
+    eng.dispose()
+
+
+def test_a_rejected_batch_does_not_hide_a_later_batchs_problems(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """After the database rejects the first batch, the file is still read to its end."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.source import Source
+    from postctl.fixtures.write import insert_batches
+
+    rows = [f"{i},a,a@b.c,2020-01-01 00:00:00\n" for i in range(1, 2501)]
+    rows[2299] = "2300,,a@b.c,\n"  # line 2301, in the second batch: empty content
+    path = write_csv(tmp_path, HEADER + "".join(rows))
+    problems: list[Problem] = []
+    with engine.begin() as conn:
+        rejected = conn.dialect.loaded_dbapi.OperationalError("disk I/O error")
+
+        def refuse(_rows: object) -> None:
+            raise rejected
+
+        count = insert_batches(conn, "post", Source(path, "2020-01-03 00:00:00", problems), refuse)
+    assert (count, sorted(problems, key=lambda p: p.line or 0)) == (
+        0,
+        [
+            Problem(path, 2, None, None, "database rejected rows on lines 2-2001: disk I/O error"),
+            Problem(path, 2301, "content", "", "must not be empty"),
+        ],
+    )
+    assert table_rows(engine) == []
+
+
+def test_duplicates_carries_seen_ids_across_batches_and_keeps_to_the_ids_asked_for(
+    tmp_path: Path,
+) -> None:
+    """As the MariaDB and PostgreSQL writers name the lines of duplicate ids after a failed load."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.validate import Batch
+    from postctl.fixtures.write import duplicates
+
+    path = tmp_path / "posts.csv"
+    when = "2020-01-01 00:00:00"
+    first = Batch([2, 3], [(1, b"a", "a@b.c", when), (2, b"b", "a@b.c", when)])
+    second = Batch([4, 5, 6, 7], [(i, b"c", "a@b.c", when) for i in (1, 2, 3, None)])
+    seen: set[int] = set()
+    assert duplicates(path, first, {3}, seen, only={1, 3}) == []
+    assert duplicates(path, second, {3}, seen, only={1, 3}) == [
+        Problem(path, 4, "id", "1", "duplicate id (also on an earlier line)"),
+        Problem(path, 6, "id", "3", "duplicate id (already in the table or on an earlier line)"),
+    ]
+    assert seen == {1, 3}
+
+
+def test_load_data_gets_rows_in_its_tab_separated_format_with_backslash_escapes() -> None:
+    """What the MariaDB feed writes into the pipe (in its forked child), per LOAD DATA's format:
+    fields ended by a tab, lines by a line feed, \\ \\t \\n \\r \\0 escaped, \\N for no id."""
+    from postctl.fixtures.write_mysql import _tsv
+    from postctl.rules import Row
+
+    when = "2020-01-02 03:04:05"
+    specials = [b"\\", b"\t", b"\n", b"\r", b"\x00"]
+    escaped = [b"\\\\", b"\\t", b"\\n", b"\\r", b"\\0"]
+    rows: list[Row] = [(i, b"a" + c + b"b", "x@b.c", when) for i, c in enumerate(specials, 1)]
+    rows += [(i, b"c", f"a{c.decode()}b@c.d", when) for i, c in enumerate(specials, 6)]
+    rows += [
+        (None, "caf\u00e9 \U0001f680".encode(), "zo\u00eb@ex\u00e4mple.com", when),
+        (12, b"plain", "a@b.c", when),
+    ]
+    assert _tsv(rows) == b"".join(
+        [b"%d\ta%sb\tx@b.c\t%s\n" % (i, e, when.encode()) for i, e in enumerate(escaped, 1)]
+        + [b"%d\tc\ta%sb@c.d\t%s\n" % (i, e, when.encode()) for i, e in enumerate(escaped, 6)]
+        + [
+            b"\\N\tcaf\xc3\xa9 \xf0\x9f\x9a\x80\tzo\xc3\xab@ex\xc3\xa4mple.com\t%s\n"
+            % when.encode(),
+            b"12\tplain\ta@b.c\t%s\n" % when.encode(),
+        ]
+    )
+    assert _tsv([]) == b""
+
+
+def test_load_data_problems_name_duplicate_lines_else_the_warnings(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Why LOAD DATA did not take every row, from its warnings: duplicate ids by line (those
+    already in the table told apart), else each warning, else the count it took."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.write_mysql import _load_problems
+
+    with db.transaction(engine) as conn:
+        conn.execute(schema.post.insert(), [{"id": 5, "content": "x", "author_email": "a@b.c"}])
+    rows = "5,a,a@b.c,\n6,b,a@b.c,\n7,c,a@b.c,\n6,d,a@b.c,\n8,e,a@b.c,\n"
+    path = write_csv(tmp_path, HEADER + rows)
+    duplicate = ["Duplicate entry '5' for key 'PRIMARY'", "Duplicate entry '6' for key 'PRIMARY'"]
+    taken = "duplicate id (already in the table or on an earlier line)"
+    with engine.connect() as conn:
+        assert _load_problems(conn, "post", path, duplicate, 5, 3, False) == [
+            Problem(path, 2, "id", "5", taken),
+            Problem(path, 5, "id", "6", "duplicate id (also on an earlier line)"),
+        ]
+        assert _load_problems(conn, "post", path, duplicate[1:], 5, 4, True) == [
+            Problem(path, 5, "id", "6", "duplicate id (also on an earlier line)"),
+        ]
+        assert _load_problems(
+            conn, "post", path, ["Data truncated", "Out of range"], 5, 5, True
+        ) == [
+            Problem(path, None, None, None, "database warning: Data truncated"),
+            Problem(path, None, None, None, "database warning: Out of range"),
+        ]
+        assert _load_problems(conn, "post", path, [], 5, 4, True) == [
+            Problem(path, None, None, None, "database took 4 of 5 rows; nothing loaded"),
+        ]
+
+
+def test_load_data_duplicates_are_named_across_batches(engine: Engine, tmp_path: Path) -> None:
+    """After LOAD DATA names duplicate ids, their lines are found in every batch of the file."""
+    from postctl.fixtures.report import Problem
+    from postctl.fixtures.write_mysql import _load_problems
+
+    ids = list(range(1, 2501))
+    ids[2] = 2  # line 4 repeats line 3's id, in the first batch
+    ids[2298] = 7  # line 2300 repeats line 8's id, in the second
+    path = write_csv(tmp_path, HEADER + "".join(f"{i},a,a@b.c,\n" for i in ids))
+    warnings = ["Duplicate entry '2' for key 'PRIMARY'", "Duplicate entry '7' for key 'PRIMARY'"]
+    with engine.connect() as conn:
+        assert _load_problems(conn, "post", path, warnings, 2500, 2498, True) == [
+            Problem(path, 4, "id", "2", "duplicate id (also on an earlier line)"),
+            Problem(path, 2300, "id", "7", "duplicate id (also on an earlier line)"),
+        ]
+
+
 def test_each_backend_names_its_write_method(engine: Engine) -> None:
     """The result names how the rows went in: SQLite's executemany, MariaDB's LOAD DATA, ..."""
     expected = {"sqlite": "executemany", "postgresql": "copy"}.get(engine.dialect.name)

@@ -22,7 +22,9 @@ from postctl.fixtures import pool
 from postctl.fixtures import records as reading
 from postctl.fixtures.files import find_files
 from postctl.fixtures.load import load as load_fixtures
-from postctl.fixtures.report import MAX_PROBLEMS
+from postctl.fixtures.report import MAX_PROBLEMS, Problem
+from postctl.fixtures.validate import read_by_spans
+from postctl.rules import Row
 from tests.conftest import table_rows, write_csv
 from tests.hostile import examples
 
@@ -50,12 +52,19 @@ def engine(request: pytest.FixtureRequest, db_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
-@pytest.fixture(params=["worker", "both"])
-def small_spans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Spans of a few records; the worker alone, or the worker and this process."""
+@pytest.fixture
+def small_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans of a few records, each of several batches."""
     monkeypatch.setattr(reading, "SPAN_BYTES", 100)
     monkeypatch.setattr(reading, "BATCH_SIZE", 2)  # spans of several batches
     monkeypatch.setattr(reading, "SCAN_BYTES", 7)
+
+
+@pytest.fixture(params=["worker", "both"])
+def small_spans(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, small_reads: None
+) -> None:
+    """Spans of a few records; the worker alone, or the worker and this process."""
     helps = (lambda pool: False) if request.param == "worker" else (lambda pool: pool.given > 0)
     monkeypatch.setattr(pool._Pool, "_helps", helps)
 
@@ -266,10 +275,112 @@ def test_splitting_takes_common_records(tmp_path: Path) -> None:
         '1,"open\n',  # ends inside quotes
         "a\rb\n",  # a carriage return that ends a line on its own
         "a\x00b\n",
+        '1,"bad"x,a@b.c,\n',  # text after a closing quote: malformed for the strict csv module
     ],
 )
 def test_splitting_leaves_what_it_cannot_match_to_the_csv_module(text: str) -> None:
     assert reading._split_records(text, 1) is None
+
+
+def test_malformed_csv_in_a_span_is_named_by_its_line(tmp_path: Path) -> None:
+    """A span after the first, read in this process: no records, the problem on its own line."""
+    head = HEADER + "".join(f"{i},post {i},a@b.c,\n" for i in range(1, 30))
+    path = write_csv(tmp_path, head + '30,"bad"x,a@b.c,\n31,,a@b.c,\n')
+    span = reading.Span(len(head.encode()), path.stat().st_size, 31)
+    problems: list[Problem] = []
+    assert list(reading.read_records(path, problems, span)) == []
+    assert problems == [Problem(path, 31, None, None, "malformed CSV: ',' expected after '\"'")]
+
+
+def test_batches_say_where_they_end(tmp_path: Path) -> None:
+    """Records of 2,000 rows: the line after each, and how far into the file it has been read."""
+    rows = [f"{i},post,a@b.c,\n" for i in range(1, 2501)]
+    path = write_csv(tmp_path, HEADER + "".join(rows))
+    first_batch_ends = len((HEADER + "".join(rows[:2000])).encode())
+    size = path.stat().st_size
+    batches = list(reading.read_records(path, []))
+    assert [(b.lines[0], b.lines[-1], b.next_line) for b in batches] == [
+        (2, 2001, 2002),
+        (2002, 2501, 2502),
+    ]
+    # The reader reads ahead: a batch ends at or before the position it gives.
+    assert first_batch_ends <= batches[0].position <= batches[1].position == size
+    # A later span is split without the csv module; its batches end where the span ends.
+    span = reading.Span(len((HEADER + rows[0]).encode()), size, 3)
+    batches = list(reading.read_records(path, [], span))
+    assert [(b.lines[0], b.lines[-1], b.next_line, b.position) for b in batches] == [
+        (3, 2002, 2003, size),
+        (2003, 2501, 2502, size),
+    ]
+
+
+def by_spans(path: Path) -> tuple[list[tuple[int, Row]], list[Problem]]:
+    """What the MariaDB feed's reader gives (its forked child runs it): lines, rows, problems."""
+    problems: list[Problem] = []
+    batches = list(read_by_spans(path, "2020-01-01 00:00:00", problems))
+    return [(n, row) for b in batches for n, row in zip(b.lines, b.rows, strict=True)], problems
+
+
+def test_read_by_spans_reads_every_span_in_order(tmp_path: Path, small_reads: None) -> None:
+    path = write_csv(tmp_path, "\ufeff" + HEADER + "".join(tricky_rows(60)))
+    rows, problems = by_spans(path)
+    assert problems == []
+    # Records 2 and 3 of every 4 take two lines each.
+    lines = [2 + sum(1 + (k % 4 >= 2) for k in range(1, i)) for i in range(1, 61)]
+    assert [(n, row[0], row[1].decode()) for n, row in rows] == [
+        (line, None if i % 7 == 0 else i, content(i)) for i, line in enumerate(lines, 1)
+    ]
+
+
+def test_read_by_spans_reads_the_rest_whole_after_a_span_cut_in_quotes(
+    tmp_path: Path, small_reads: None
+) -> None:
+    # The stray quote, after the first span, makes the count odd: a later cut falls inside
+    # "two\nlines", the span before it ends inside quotes, and the rest is read in one piece.
+    plain = "".join(f"{i},plain {i},a@b.c,2018-10-03 12:30:00\n" for i in range(1, 11))
+    rows = '11,a 5" screen,a@b.c,2018-10-03 12:30:00\n' + "".join(
+        f'{i},"two\nlines {i}",a@b.c,2018-10-03 12:30:00\n' for i in range(12, 40)
+    )
+    path = write_csv(tmp_path, HEADER + plain + rows + "40,last,not-an-email,\n41,fine,a@b.c,\n")
+    read, problems = by_spans(path)
+    assert problems == [
+        Problem(
+            path,
+            69,
+            "author_email",
+            "not-an-email",
+            "not an email address of the form local@domain",
+        )
+    ]
+    at = "2018-10-03 12:30:00"
+    assert read == (
+        [(i + 1, (i, f"plain {i}".encode(), "a@b.c", at)) for i in range(1, 11)]
+        + [(12, (11, b'a 5" screen', "a@b.c", at))]
+        + [(2 * i - 11, (i, f"two\nlines {i}".encode(), "a@b.c", at)) for i in range(12, 40)]
+        + [(70, (41, b"fine", "a@b.c", "2020-01-01 00:00:00"))]
+    )
+
+
+def test_read_by_spans_follows_the_header_and_names_bad_rows(
+    tmp_path: Path, small_reads: None
+) -> None:
+    rows = [f",u{i}@b.c,{i},post {i}\n" for i in range(1, 41)]
+    rows[24] = ",u25@b.c,25,\n"  # line 26: no content
+    path = write_csv(tmp_path, "created_time,author_email,id,content\n" + "".join(rows))
+    read, problems = by_spans(path)
+    assert problems == [Problem(path, 26, "content", "", "must not be empty")]
+    assert read == [
+        (i + 1, (i, f"post {i}".encode(), f"u{i}@b.c", "2020-01-01 00:00:00"))
+        for i in range(1, 41)
+        if i != 25
+    ]
+
+
+def test_read_by_spans_stops_at_malformed_csv(tmp_path: Path, small_reads: None) -> None:
+    good = "".join(f"{i},post {i},a@b.c,\n" for i in range(1, 30))
+    path = write_csv(tmp_path, HEADER + good + '30,"bad"x,a@b.c,\n31,,a@b.c,\n32,,a@b.c,\n')
+    _, problems = by_spans(path)
+    assert problems == [Problem(path, 31, None, None, "malformed CSV: ',' expected after '\"'")]
 
 
 def test_a_worker_that_dies_fails_the_load(
