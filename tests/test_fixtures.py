@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import re
 from datetime import datetime
 from pathlib import Path
@@ -412,6 +413,17 @@ def test_column_checks_take_the_common_values(tmp_path: Path) -> None:
 def test_a_quote_left_open_at_the_end_is_malformed_csv(engine: Engine, tmp_path: Path) -> None:
     path = write_csv(tmp_path, HEADER + '1,ok,a@b.c,\n2,"never closed,a@b.c,\n')
     assert_rejected(engine, path, f"{path}:3: malformed CSV: unexpected end of data")
+
+
+def test_malformed_csv_is_named_by_the_line_its_record_starts_on(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # The csv module fails past a line break inside the quotes (a carriage return):
+    # on line 3 as it counts, in the record that starts on line 2.
+    huge = "x" * (csv.field_size_limit() + 1)
+    path = write_csv(tmp_path, f'{HEADER}1,"\r{huge}",a@b.c,\n2,b,a@b.c,\n')
+    reason = f"malformed CSV: field larger than field limit ({csv.field_size_limit()})"
+    assert_rejected(engine, path, f"{path}:2: {reason}")
 
 
 def test_a_taken_id_after_a_row_without_id_is_named(engine: Engine, tmp_path: Path) -> None:
