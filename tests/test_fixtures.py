@@ -426,6 +426,13 @@ def test_malformed_csv_is_named_by_the_line_its_record_starts_on(
     assert_rejected(engine, path, f"{path}:2: {reason}")
 
 
+def test_a_quote_left_open_in_the_header_is_malformed_csv_on_line_1(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, 'id,"content,author_email,created_time\n1,a,b@c.d,\n')
+    assert_rejected(engine, path, f"{path}:1: malformed CSV: unexpected end of data")
+
+
 def test_a_taken_id_after_a_row_without_id_is_named(engine: Engine, tmp_path: Path) -> None:
     load(engine, write_csv(tmp_path, HEADER + "1,a,a@b.c,\n"))
     path = write_csv(tmp_path, HEADER + ",b,a@b.c,\n1,c,a@b.c,\n", "post.csv")
