@@ -98,7 +98,7 @@ def test_spans_load_the_same_rows_in_the_same_order(
 
 
 def test_the_loading_process_validates_spans_while_the_worker_has_none_ready(
-    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reading, "SPAN_BYTES", 100)
     monkeypatch.setattr(reading, "BATCH_SIZE", 2)
@@ -118,7 +118,11 @@ def test_the_loading_process_validates_spans_while_the_worker_has_none_ready(
     monkeypatch.setattr(pool, "_work", slow_work)
     monkeypatch.setattr(pool._Pool, "_validate_ahead", counted)
     path = write_csv(tmp_path, HEADER + "".join(tricky_rows(60)))
-    loaded, problems = load(engine, path)
+    engine = db.make_engine(db_url, must_exist=False)  # without LOAD DATA: the pool's path
+    try:
+        loaded, problems = load(engine, path)
+    finally:
+        engine.dispose()
     assert problems == []
     assert [r[:2] for r in loaded] == [(i, content(i)) for i in range(1, 61)]
     assert ahead  # it did not just wait
